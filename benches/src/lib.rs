@@ -1,0 +1,1 @@
+//! Benchmarks for patrol; see the benches.

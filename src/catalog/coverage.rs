@@ -1,0 +1,1 @@
+//! Catalog coverage of an OpenAPI spec.

@@ -1,0 +1,1026 @@
+//! Reads the catalog's YAML files, checks everything `patrol catalog check` promises, and
+//! builds the indexed `Catalog`. It reports every violation it finds, not just the
+//! first, and builds nothing when there is one.
+
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use marked_yaml::{LoaderOptions, Node, Span};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use super::check::{Violation, ViolationKind as V, cycles};
+use super::routes::{RouteConflict, RouteEntry, RouteKind, params};
+use super::source::{self, Text};
+use super::{
+    Catalog, Feature, FeatureId, JobTokenPolicy, LegacyScope, Origin, Permission, PermissionId,
+    PolicyId, PolicySet, Role, RouteBoundary, RouteTable, SKIP_REASONS, SkippedRoute, Template,
+    split_route,
+};
+use crate::domain::{AccessKind, AccessLevel, BoundaryKind, MinRole, Plan};
+use crate::engine::PermSet;
+
+/// The catalog shipped inside the binary.
+pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/permissions");
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read the catalog at `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the catalog has {} violation(s)", .0.len())]
+    Invalid(Vec<Violation>),
+}
+
+/// Loads the catalog embedded in the binary.
+pub fn load_embedded() -> Result<Catalog, LoadError> {
+    let mut files = Vec::new();
+    collect_embedded(&EMBEDDED, &mut files);
+    load_files(Path::new("permissions"), files)
+}
+
+fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(PathBuf, String)>) {
+    for file in dir.files() {
+        if let Some(text) = file.contents_utf8() {
+            out.push((file.path().to_owned(), text.to_owned()));
+        }
+    }
+    for sub in dir.dirs() {
+        collect_embedded(sub, out);
+    }
+}
+
+/// Loads a catalog directory (every `.yml`/`.yaml` below it).
+pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|source| LoadError::Io {
+            path: current.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let path = entry
+                .map_err(|source| LoadError::Io {
+                    path: current.clone(),
+                    source,
+                })?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+                files.push((relative, text));
+            }
+        }
+    }
+    load_files(dir, files)
+}
+
+/// Builds a catalog from files given by their path relative to the catalog root `base`
+/// (used only to name files in violations). Files that are not YAML are ignored.
+pub fn load_files(base: &Path, mut files: Vec<(PathBuf, String)>) -> Result<Catalog, LoadError> {
+    files.retain(|(path, _)| {
+        matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        )
+    });
+    files.sort();
+    let mut builder = Builder {
+        names: files.iter().map(|(p, _)| base.join(p)).collect(),
+        violations: Vec::new(),
+    };
+    let parsed = builder.parse(&files);
+    let catalog = builder.build(parsed);
+    let mut violations = builder.violations;
+    if violations.is_empty() {
+        Ok(catalog)
+    } else {
+        violations.sort();
+        violations.dedup();
+        Err(LoadError::Invalid(violations))
+    }
+}
+
+/// The files of a catalog, parsed but not yet checked.
+#[derive(Default)]
+struct Parsed {
+    roles: Vec<source::RoleSource>,
+    features: Vec<source::NamedSource>,
+    scopes: Vec<source::ScopeSource>,
+    policies: Vec<source::PolicySource>,
+    templates: Vec<source::TemplateSource>,
+    skipped: Vec<source::SkippedRouteSource>,
+    /// (category, file) per resource file.
+    resources: Vec<(String, source::ResourceFile)>,
+}
+
+struct Builder {
+    /// File names by marked-yaml source id.
+    names: Vec<PathBuf>,
+    violations: Vec<Violation>,
+}
+
+impl Builder {
+    fn origin(&self, span: &Span) -> Origin {
+        let (file, line) = span
+            .start()
+            .map(|m| (m.source(), m.line()))
+            .unwrap_or((0, 1));
+        Origin {
+            file: self.names.get(file).cloned().unwrap_or_default(),
+            line,
+        }
+    }
+
+    fn report(&mut self, at: &Span, kind: V, message: String) {
+        let origin = self.origin(at);
+        self.violations.push(Violation {
+            origin,
+            kind,
+            message,
+        });
+    }
+
+    fn parse(&mut self, files: &[(PathBuf, String)]) -> Parsed {
+        let mut parsed = Parsed::default();
+        for (source, (path, text)) in files.iter().enumerate() {
+            let Some(node) = self.parse_yaml(source, text) else {
+                continue;
+            };
+            let mut components = path.components();
+            let first = components
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned());
+            let nested = components.next().is_some();
+            let file_name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            if nested {
+                if let (Some(category), Some(file)) = (first, self.deserialize(&node, source)) {
+                    parsed.resources.push((category, file));
+                }
+                continue;
+            }
+            match file_name.as_deref() {
+                Some("roles") => {
+                    if let Some(f) = self.deserialize::<source::RolesFile>(&node, source) {
+                        parsed.roles.extend(f.roles);
+                    }
+                }
+                Some("features") => {
+                    if let Some(f) = self.deserialize::<source::FeaturesFile>(&node, source) {
+                        parsed.features.extend(f.features);
+                    }
+                }
+                Some("scopes") => {
+                    if let Some(f) = self.deserialize::<source::ScopesFile>(&node, source) {
+                        parsed.scopes.extend(f.scopes);
+                    }
+                }
+                Some("job_token_policies") => {
+                    if let Some(f) = self.deserialize::<source::JobTokenPoliciesFile>(&node, source)
+                    {
+                        parsed.policies.extend(f.policies);
+                    }
+                }
+                Some("templates") => {
+                    if let Some(f) = self.deserialize::<source::TemplatesFile>(&node, source) {
+                        parsed.templates.extend(f.templates);
+                    }
+                }
+                Some("skipped_routes") => {
+                    if let Some(f) = self.deserialize::<source::SkippedRoutesFile>(&node, source) {
+                        parsed.skipped.extend(f.skipped_routes);
+                    }
+                }
+                _ => self.violations.push(Violation {
+                    origin: Origin {
+                        file: self.names[source].clone(),
+                        line: 1,
+                    },
+                    kind: V::UnknownFile,
+                    message: "a top-level catalog file must be one of roles, features, scopes, \
+                              job_token_policies, templates or skipped_routes; resources go in a \
+                              category folder"
+                        .to_owned(),
+                }),
+            }
+        }
+        parsed
+    }
+
+    fn parse_yaml(&mut self, source: usize, text: &str) -> Option<Node> {
+        let options = LoaderOptions::default().error_on_duplicate_keys(true);
+        match marked_yaml::parse_yaml_with_options(source, text, options) {
+            Ok(node) => Some(node),
+            Err(e) => {
+                use marked_yaml::LoadError as E;
+                let line = match &e {
+                    E::TopLevelMustBeMapping(m)
+                    | E::TopLevelMustBeSequence(m)
+                    | E::UnexpectedAnchor(m)
+                    | E::MappingKeyMustBeScalar(m)
+                    | E::UnexpectedTag(m)
+                    | E::ScanError(m, _) => m.line(),
+                    E::DuplicateKey(inner) => inner.key.span().start().map_or(1, |m| m.line()),
+                };
+                let message = e.to_string();
+                // marked-yaml prefixes positions itself; keep only its words.
+                let message = message
+                    .rsplit_once(": ")
+                    .map_or(message.as_str(), |(_, m)| m);
+                self.violations.push(Violation {
+                    origin: Origin {
+                        file: self.names[source].clone(),
+                        line,
+                    },
+                    kind: V::Syntax,
+                    message: message.to_lowercase(),
+                });
+                None
+            }
+        }
+    }
+
+    fn deserialize<T: DeserializeOwned>(&mut self, node: &Node, source: usize) -> Option<T> {
+        match marked_yaml::from_node::<T>(node) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let line = e.start_mark().map_or(1, |m| m.line());
+                self.violations.push(Violation {
+                    origin: Origin {
+                        file: self.names[source].clone(),
+                        line,
+                    },
+                    kind: V::Syntax,
+                    message: lowercase_first(&e.to_string()),
+                });
+                None
+            }
+        }
+    }
+
+    fn build(&mut self, parsed: Parsed) -> Catalog {
+        let roles = self.roles(&parsed.roles);
+        let (features, feature_by_name) = self.features(&parsed.features);
+        let (policies, policy_by_name) = self.policies(&parsed.policies);
+
+        // Names first, so that references can point forwards.
+        let mut permission_by_name: FxHashMap<String, PermissionId> = FxHashMap::default();
+        let mut first_definition: FxHashMap<String, Origin> = FxHashMap::default();
+        let mut sources = Vec::new();
+        for (category, file) in &parsed.resources {
+            for p in &file.permissions {
+                if let Some(first) = first_definition.get(p.name.as_str()) {
+                    let message = format!("permission `{}` is already defined at {first}", *p.name);
+                    self.report(p.name.span(), V::InvalidName, message);
+                    continue;
+                }
+                let Ok(id) = u16::try_from(sources.len()).map(PermissionId) else {
+                    self.report(
+                        p.name.span(),
+                        V::InvalidName,
+                        "too many permissions".to_owned(),
+                    );
+                    continue;
+                };
+                first_definition.insert(p.name.to_string(), self.origin(p.name.span()));
+                permission_by_name.insert(p.name.to_string(), id);
+                sources.push((category.as_str(), file, p));
+            }
+        }
+        let role_of = |name: &str| roles.iter().find(|r| r.name == name).map(|r| r.role);
+
+        let mut permissions = Vec::with_capacity(sources.len());
+        for (i, &(category, file, p)) in sources.iter().enumerate() {
+            let id = PermissionId(u16::try_from(i).unwrap_or(u16::MAX));
+            let resource = file.resource.to_string();
+            let action = match (&p.action, p.name.strip_suffix(&format!("_{resource}"))) {
+                (Some(action), _) => action.to_string(),
+                (None, Some(action)) if !action.is_empty() => action.to_owned(),
+                (None, _) => {
+                    let message = format!(
+                        "permission `{}` is not named `<action>_{resource}`; name it so or give its `action`",
+                        *p.name
+                    );
+                    self.report(p.name.span(), V::InvalidName, message);
+                    String::new()
+                }
+            };
+            let mut boundaries = [None; 4];
+            let b = &p.boundaries;
+            for (kind, role) in [
+                (BoundaryKind::Project, &b.project),
+                (BoundaryKind::Group, &b.group),
+                (BoundaryKind::User, &b.user),
+                (BoundaryKind::Instance, &b.instance),
+            ] {
+                let Some(role) = role else { continue };
+                match role_of(role) {
+                    Some(min) => boundaries[kind.index()] = Some(min),
+                    None => self.report(
+                        role.span(),
+                        V::UnknownRole,
+                        format!("unknown role `{}`", **role),
+                    ),
+                }
+            }
+            if [&b.project, &b.group, &b.user, &b.instance]
+                .iter()
+                .all(|r| r.is_none())
+            {
+                let message = format!("permission `{}` has no boundaries", *p.name);
+                self.report(p.name.span(), V::MissingBoundary, message);
+            }
+            let implies = self.resolve_all(&p.implies, &permission_by_name, "implies");
+            let requires = self.resolve_all(&p.requires, &permission_by_name, "requires");
+            let feature = p
+                .feature
+                .as_ref()
+                .and_then(|f| match feature_by_name.get(f.as_str()) {
+                    Some(&id) => Some(id),
+                    None => {
+                        self.report(
+                            f.span(),
+                            V::UnknownFeature,
+                            format!("unknown feature `{}`", **f),
+                        );
+                        None
+                    }
+                });
+            let min_plan = p.min_plan.as_ref().and_then(|plan| match plan.as_str() {
+                "free" => Some(Plan::Free),
+                "premium" => Some(Plan::Premium),
+                "ultimate" => Some(Plan::Ultimate),
+                other => {
+                    let message =
+                        format!("unknown plan `{other}`; plans are free, premium and ultimate");
+                    self.report(plan.span(), V::UnknownPlan, message);
+                    None
+                }
+            });
+            let job_token_policy =
+                p.job_token_policy.as_ref().and_then(|name| {
+                    match policy_by_name.get(name.as_str()) {
+                        Some(&id) => Some(id),
+                        None => {
+                            let message = format!("unknown job token policy `{}`", **name);
+                            self.report(name.span(), V::UnknownJobTokenPolicy, message);
+                            None
+                        }
+                    }
+                });
+            permissions.push(Permission {
+                id,
+                name: p.name.to_string(),
+                action,
+                resource,
+                category: category.to_owned(),
+                description: p.description.to_string(),
+                boundaries,
+                implies,
+                requires,
+                implied: PermSet::default(),
+                required: Vec::new(),
+                feature,
+                public: p.public.as_ref().is_some_and(|p| **p),
+                min_plan,
+                job_token_policy,
+                routes: Vec::new(),
+                graphql: p.graphql.iter().map(|g| g.to_string()).collect(),
+                origin: self.origin(p.name.span()),
+            });
+        }
+
+        // implies/requires must not loop, and their closures are precomputed.
+        let edges: Vec<Vec<usize>> = permissions
+            .iter()
+            .map(|p| {
+                p.implies
+                    .iter()
+                    .chain(&p.requires)
+                    .map(|id| id.index())
+                    .collect()
+            })
+            .collect();
+        for cycle in cycles(&edges) {
+            let names: Vec<&str> = cycle
+                .iter()
+                .map(|&i| permissions[i].name.as_str())
+                .collect();
+            let (_, _, first) = sources[cycle[0]];
+            let message = format!("implies/requires cycle: {}", names.join(" -> "));
+            self.report(first.name.span(), V::Cycle, message);
+        }
+        let n = permissions.len();
+        for i in 0..n {
+            let implied = closure(i, n, |j| &permissions[j].implies);
+            let mut required = vec![PermissionId(u16::try_from(i).unwrap_or(u16::MAX))];
+            required.extend(
+                closure(i, n, |j| &permissions[j].requires)
+                    .iter()
+                    .filter(|id| id.index() != i),
+            );
+            permissions[i].implied = implied;
+            permissions[i].required = required;
+        }
+
+        // Routes, and which permissions something refers to.
+        let mut referenced: FxHashSet<PermissionId> = FxHashSet::default();
+        for p in &permissions {
+            referenced.extend(p.implies.iter().chain(&p.requires).copied());
+        }
+        let mut routes = RouteTable::default();
+        for (i, &(_, _, p)) in sources.iter().enumerate() {
+            for route in &p.routes {
+                let Some(entry) = self.route(
+                    route,
+                    PermissionId(u16::try_from(i).unwrap_or(u16::MAX)),
+                    &permissions,
+                    &permission_by_name,
+                ) else {
+                    continue;
+                };
+                if let RouteKind::Protected { required, .. } = &entry.kind {
+                    referenced.extend(required.iter().skip(1).copied());
+                }
+                let pair = (entry.method.clone(), entry.path.clone());
+                if self.add_route(&mut routes, entry, route.route.span()) {
+                    permissions[i].routes.push(pair);
+                }
+            }
+        }
+        let mut skipped_routes = Vec::new();
+        for s in &parsed.skipped {
+            let Some((method, path)) = self.split(&s.route) else {
+                continue;
+            };
+            let Some(reason) = SKIP_REASONS.iter().find(|r| **r == s.reason.as_str()) else {
+                let message = format!(
+                    "unknown skip reason `{}`; use one of {}",
+                    *s.reason,
+                    SKIP_REASONS.join(", ")
+                );
+                self.report(s.reason.span(), V::UnknownSkipReason, message);
+                continue;
+            };
+            let entry = RouteEntry {
+                method: method.clone(),
+                path: path.clone(),
+                kind: RouteKind::Skipped { reason },
+                origin: self.origin(s.route.span()),
+            };
+            if self.add_route(&mut routes, entry, s.route.span()) {
+                skipped_routes.push(SkippedRoute {
+                    method,
+                    path,
+                    reason: (*reason).to_owned(),
+                    note: s.note.as_ref().map(|n| n.to_string()),
+                });
+            }
+        }
+
+        for (i, p) in permissions.iter().enumerate() {
+            let used = !p.routes.is_empty()
+                || !p.graphql.is_empty()
+                || referenced.contains(&PermissionId(u16::try_from(i).unwrap_or(u16::MAX)));
+            if !used {
+                let (_, _, source) = sources[i];
+                let message = format!(
+                    "permission `{}` is unused: no route or GraphQL field needs it and no other permission implies or requires it",
+                    p.name
+                );
+                self.report(source.name.span(), V::UnusedPermission, message);
+            }
+        }
+
+        let scopes = self.scopes(&parsed.scopes, &permissions, &permission_by_name);
+        let templates = self.templates(&parsed.templates, &permissions, &permission_by_name);
+        let admin_mode = permission_by_name.get("admin_mode").copied();
+        Catalog {
+            permissions,
+            features,
+            roles,
+            scopes,
+            job_token_policies: policies,
+            templates,
+            skipped_routes,
+            routes,
+            scope_by_name: FxHashMap::default(),
+            permission_by_name,
+            feature_by_name,
+            policy_by_name,
+            admin_mode,
+        }
+        .indexed()
+    }
+
+    fn roles(&mut self, sources: &[source::RoleSource]) -> Vec<Role> {
+        if sources.is_empty() {
+            // Without roles.yml the built-in roles apply.
+            let mut roles: Vec<Role> = AccessLevel::ALL
+                .into_iter()
+                .map(|l| Role {
+                    name: l.role_name().to_owned(),
+                    role: MinRole::Level(l),
+                    description: String::new(),
+                })
+                .collect();
+            roles.push(Role {
+                name: "admin".to_owned(),
+                role: MinRole::Admin,
+                description: String::new(),
+            });
+            return roles;
+        }
+        let mut roles = Vec::new();
+        for r in sources {
+            let role = match (MinRole::from_name(&r.name), &r.level) {
+                (Some(MinRole::Admin), None) => Some(MinRole::Admin),
+                (Some(MinRole::Level(level)), Some(n)) if u64::from(level.number()) == **n => {
+                    Some(MinRole::Level(level))
+                }
+                _ => None,
+            };
+            match role {
+                Some(role) => roles.push(Role {
+                    name: r.name.to_string(),
+                    role,
+                    description: r.description.to_string(),
+                }),
+                None => {
+                    let message = format!(
+                        "unknown role `{}`{}; roles are GitLab's access levels (none 0 ... owner 50) and admin",
+                        *r.name,
+                        r.level
+                            .as_ref()
+                            .map(|l| format!(" with level {}", **l))
+                            .unwrap_or_default()
+                    );
+                    self.report(r.name.span(), V::UnknownRole, message);
+                }
+            }
+        }
+        roles
+    }
+
+    fn features(
+        &mut self,
+        sources: &[source::NamedSource],
+    ) -> (Vec<Feature>, FxHashMap<String, FeatureId>) {
+        let mut features = Vec::new();
+        let mut by_name = FxHashMap::default();
+        for f in sources {
+            if by_name.contains_key(f.name.as_str()) {
+                self.report(
+                    f.name.span(),
+                    V::InvalidName,
+                    format!("feature `{}` is defined twice", *f.name),
+                );
+                continue;
+            }
+            let id = FeatureId(u16::try_from(features.len()).unwrap_or(u16::MAX));
+            by_name.insert(f.name.to_string(), id);
+            features.push(Feature {
+                id,
+                name: f.name.to_string(),
+                description: f.description.to_string(),
+            });
+        }
+        (features, by_name)
+    }
+
+    fn policies(
+        &mut self,
+        sources: &[source::PolicySource],
+    ) -> (Vec<JobTokenPolicy>, FxHashMap<String, PolicyId>) {
+        let mut by_name = FxHashMap::default();
+        for p in sources {
+            if by_name.contains_key(p.name.as_str()) || by_name.len() >= 64 {
+                self.report(
+                    p.name.span(),
+                    V::InvalidName,
+                    format!(
+                        "job token policy `{}` is defined twice or past the 64th",
+                        *p.name
+                    ),
+                );
+                continue;
+            }
+            by_name.insert(
+                p.name.to_string(),
+                PolicyId(u8::try_from(by_name.len()).unwrap_or(u8::MAX)),
+            );
+        }
+        let mut direct: Vec<Vec<usize>> = vec![Vec::new(); by_name.len()];
+        let mut policies = Vec::new();
+        for p in sources {
+            let Some(&id) = by_name.get(p.name.as_str()) else {
+                continue;
+            };
+            if policies.iter().any(|q: &JobTokenPolicy| q.id == id) {
+                continue;
+            }
+            for implied in &p.implies {
+                match by_name.get(implied.as_str()) {
+                    Some(&j) => direct[usize::from(id.0)].push(usize::from(j.0)),
+                    None => self.report(
+                        implied.span(),
+                        V::UnknownJobTokenPolicy,
+                        format!("unknown job token policy `{}`", **implied),
+                    ),
+                }
+            }
+            policies.push(JobTokenPolicy {
+                id,
+                name: p.name.to_string(),
+                description: p.description.to_string(),
+                implied: PolicySet::default(),
+            });
+        }
+        for policy in &mut policies {
+            let mut set = PolicySet::default();
+            let mut stack = vec![usize::from(policy.id.0)];
+            while let Some(i) = stack.pop() {
+                let id = PolicyId(u8::try_from(i).unwrap_or(u8::MAX));
+                if !set.contains(id) {
+                    set.insert(id);
+                    stack.extend(direct.get(i).into_iter().flatten().copied());
+                }
+            }
+            policy.implied = set;
+        }
+        (policies, by_name)
+    }
+
+    fn resolve_all(
+        &mut self,
+        names: &[Text],
+        by_name: &FxHashMap<String, PermissionId>,
+        field: &str,
+    ) -> Vec<PermissionId> {
+        names
+            .iter()
+            .filter_map(|name| match by_name.get(name.as_str()) {
+                Some(&id) => Some(id),
+                None => {
+                    let message = format!("`{field}` names undefined permission `{}`", **name);
+                    self.report(name.span(), V::UndefinedPermission, message);
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn split(&mut self, route: &Text) -> Option<(String, String)> {
+        let split = split_route(route);
+        if split.is_none() {
+            let message = format!("route `{}` is not `METHOD /path`", **route);
+            self.report(route.span(), V::InvalidRoute, message);
+        }
+        split
+    }
+
+    fn route(
+        &mut self,
+        route: &source::RouteSource,
+        permission: PermissionId,
+        permissions: &[Permission],
+        by_name: &FxHashMap<String, PermissionId>,
+    ) -> Option<RouteEntry> {
+        let (method, path) = self.split(&route.route)?;
+        let path_params: Vec<&str> = params(&path).collect();
+        let mut boundaries = Vec::new();
+        let explicit = route.boundary.iter().chain(&route.alternative_boundaries);
+        if route.boundary.is_none() {
+            boundaries.push(infer_boundary(&path));
+        }
+        for b in explicit {
+            let Ok(kind) = b.kind.parse::<BoundaryKind>() else {
+                let message = format!("unknown boundary type `{}`", *b.kind);
+                self.report(b.kind.span(), V::InvalidRoute, message);
+                return None;
+            };
+            let param = match (&b.param, kind) {
+                (Some(param), _) => Some(param.to_string()),
+                (None, BoundaryKind::Project | BoundaryKind::Group) => Some("id".to_owned()),
+                (None, _) => None,
+            };
+            if let Some(param) = &param
+                && matches!(kind, BoundaryKind::Project | BoundaryKind::Group)
+                && !path_params.contains(&param.as_str())
+            {
+                let message = format!(
+                    "route `{}` has no path parameter `:{param}` for its {kind} boundary",
+                    *route.route
+                );
+                self.report(b.kind.span(), V::InvalidRoute, message);
+                return None;
+            }
+            boundaries.push(RouteBoundary { kind, param });
+        }
+        let also = self.resolve_all(&route.also_requires, by_name, "also_requires");
+        let mut required: Vec<PermissionId> = Vec::new();
+        for id in std::iter::once(permission).chain(also) {
+            for &r in &permissions[id.index()].required {
+                if !required.contains(&r) {
+                    required.push(r);
+                }
+            }
+        }
+        for b in &boundaries {
+            for &id in &required {
+                let p = &permissions[id.index()];
+                if p.min_role(b.kind).is_none() {
+                    let applies: Vec<&str> = p.boundary_kinds().map(BoundaryKind::as_str).collect();
+                    let message = format!(
+                        "route `{}` acts on a {} boundary but `{}` applies to {}",
+                        *route.route,
+                        b.kind,
+                        p.name,
+                        if applies.is_empty() {
+                            "no boundary".to_owned()
+                        } else {
+                            applies.join(", ")
+                        }
+                    );
+                    self.report(route.route.span(), V::BoundaryMismatch, message);
+                }
+            }
+        }
+        Some(RouteEntry {
+            method,
+            path,
+            kind: RouteKind::Protected {
+                permission,
+                required,
+                boundaries,
+            },
+            origin: self.origin(route.route.span()),
+        })
+    }
+
+    fn add_route(&mut self, routes: &mut RouteTable, entry: RouteEntry, at: &Span) -> bool {
+        let route = format!("{} {}", entry.method, entry.path);
+        match routes.insert(entry) {
+            Ok(()) => true,
+            Err(RouteConflict::Duplicate(first)) => {
+                self.report(
+                    at,
+                    V::DuplicateRoute,
+                    format!("route `{route}` is already defined at {first}"),
+                );
+                false
+            }
+            Err(RouteConflict::Conflict(why)) => {
+                self.report(
+                    at,
+                    V::DuplicateRoute,
+                    format!(
+                        "route `{route}` overlaps another route: {}",
+                        lowercase_first(&why)
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn scopes(
+        &mut self,
+        sources: &[source::ScopeSource],
+        permissions: &[Permission],
+        by_name: &FxHashMap<String, PermissionId>,
+    ) -> Vec<LegacyScope> {
+        let actions: FxHashSet<&str> = permissions.iter().map(|p| p.action.as_str()).collect();
+        let mut scopes: Vec<LegacyScope> = Vec::new();
+        for s in sources {
+            if scopes.iter().any(|t| t.name == s.name.as_str()) {
+                self.report(
+                    s.name.span(),
+                    V::InvalidName,
+                    format!("scope `{}` is defined twice", *s.name),
+                );
+                continue;
+            }
+            let mut set = PermSet::with_capacity(permissions.len());
+            for b in &s.all_with_boundary {
+                match b.parse::<BoundaryKind>() {
+                    Ok(kind) => permissions
+                        .iter()
+                        .filter(|p| p.min_role(kind).is_some())
+                        .for_each(|p| set.insert(p.id)),
+                    Err(()) => self.report(
+                        b.span(),
+                        V::UnknownScopeTarget,
+                        format!("scope `{}` names unknown boundary `{}`", *s.name, **b),
+                    ),
+                }
+            }
+            for a in &s.all_with_action {
+                if actions.contains(a.as_str()) {
+                    permissions
+                        .iter()
+                        .filter(|p| p.action == a.as_str())
+                        .for_each(|p| set.insert(p.id));
+                } else {
+                    self.report(
+                        a.span(),
+                        V::UnknownScopeTarget,
+                        format!(
+                            "scope `{}` names action `{}` that no permission has",
+                            *s.name, **a
+                        ),
+                    );
+                }
+            }
+            for (names, include) in [(&s.permissions, true), (&s.exclude, false)] {
+                for name in names {
+                    let Some(&id) = by_name.get(name.as_str()) else {
+                        self.report(
+                            name.span(),
+                            V::UnknownScopeTarget,
+                            format!(
+                                "scope `{}` names undefined permission `{}`",
+                                *s.name, **name
+                            ),
+                        );
+                        continue;
+                    };
+                    if include {
+                        set.insert(id);
+                    }
+                }
+            }
+            let mut granted = PermSet::with_capacity(permissions.len());
+            for id in set.iter() {
+                granted.union_with(&permissions[id.index()].implied);
+            }
+            for name in &s.exclude {
+                if let Some(&id) = by_name.get(name.as_str()) {
+                    let mut without = PermSet::with_capacity(permissions.len());
+                    granted
+                        .iter()
+                        .filter(|&g| g != id)
+                        .for_each(|g| without.insert(g));
+                    granted = without;
+                }
+            }
+            scopes.push(LegacyScope {
+                name: s.name.to_string(),
+                description: s.description.to_string(),
+                permissions: granted,
+            });
+        }
+        scopes
+    }
+
+    fn templates(
+        &mut self,
+        sources: &[source::TemplateSource],
+        permissions: &[Permission],
+        by_name: &FxHashMap<String, PermissionId>,
+    ) -> Vec<Template> {
+        let mut templates: Vec<Template> = Vec::new();
+        for t in sources {
+            let access = match serde_json::from_value::<AccessKind>(serde_json::Value::String(
+                t.access.to_string(),
+            )) {
+                Ok(access) => access,
+                Err(_) => {
+                    let message =
+                        format!("unknown access `{}` in template `{}`", *t.access, *t.name);
+                    self.report(t.access.span(), V::UnknownAccess, message);
+                    continue;
+                }
+            };
+            if templates.iter().any(|u| u.name == t.name.as_str()) {
+                self.report(
+                    t.name.span(),
+                    V::InvalidName,
+                    format!("template `{}` is defined twice", *t.name),
+                );
+                continue;
+            }
+            let ids = self.resolve_all(&t.permissions, by_name, "permissions");
+            for (id, name) in ids.iter().zip(&t.permissions) {
+                let p = &permissions[id.index()];
+                if !access.boundaries().iter().any(|&b| p.min_role(b).is_some()) {
+                    let message = format!(
+                        "template `{}` gives `{}` to {:?} access, where it cannot apply",
+                        *t.name,
+                        p.name,
+                        t.access.as_str()
+                    );
+                    self.report(name.span(), V::BoundaryMismatch, message);
+                }
+            }
+            templates.push(Template {
+                name: t.name.to_string(),
+                description: t.description.to_string(),
+                access,
+                permissions: ids,
+            });
+        }
+        templates
+    }
+}
+
+impl Catalog {
+    fn indexed(mut self) -> Self {
+        self.scope_by_name = self
+            .scopes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        self
+    }
+}
+
+/// `/projects/:id/...` is a project, `/groups/:id/...` a group, `/user` and
+/// `/users/...` the user, and anything else the instance.
+fn infer_boundary(path: &str) -> RouteBoundary {
+    let rest = path.strip_prefix("/api/v4").unwrap_or(path);
+    let mut segments = rest.split('/').filter(|s| !s.is_empty());
+    let first = segments.next().unwrap_or_default();
+    let second = segments.next();
+    let param = second.and_then(|s| params(&format!("/{s}")).next().map(str::to_owned));
+    match (first, param) {
+        ("projects", Some(param)) => RouteBoundary {
+            kind: BoundaryKind::Project,
+            param: Some(param),
+        },
+        ("groups", Some(param)) => RouteBoundary {
+            kind: BoundaryKind::Group,
+            param: Some(param),
+        },
+        ("user" | "users", _) => RouteBoundary {
+            kind: BoundaryKind::User,
+            param: None,
+        },
+        _ => RouteBoundary {
+            kind: BoundaryKind::Instance,
+            param: None,
+        },
+    }
+}
+
+/// Everything reachable from `start` through `next`, `start` included.
+fn closure<'a>(start: usize, n: usize, next: impl Fn(usize) -> &'a Vec<PermissionId>) -> PermSet {
+    let mut set = PermSet::with_capacity(n);
+    let mut stack = vec![start];
+    while let Some(i) = stack.pop() {
+        let id = PermissionId(u16::try_from(i).unwrap_or(u16::MAX));
+        if !set.contains(id) {
+            set.insert(id);
+            stack.extend(next(i).iter().map(|p| p.index()));
+        }
+    }
+    set
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_are_inferred_from_the_path() {
+        let b = infer_boundary("/api/v4/projects/:id/issues");
+        assert_eq!(
+            (b.kind, b.param.as_deref()),
+            (BoundaryKind::Project, Some("id"))
+        );
+        assert_eq!(
+            infer_boundary("/api/v4/groups/:group_id").kind,
+            BoundaryKind::Group
+        );
+        assert_eq!(infer_boundary("/api/v4/user").kind, BoundaryKind::User);
+        assert_eq!(
+            infer_boundary("/api/v4/users/:id/projects").kind,
+            BoundaryKind::User
+        );
+        assert_eq!(
+            infer_boundary("/api/v4/projects").kind,
+            BoundaryKind::Instance
+        );
+        assert_eq!(
+            infer_boundary("/api/v4/audit_events").kind,
+            BoundaryKind::Instance
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! The permission catalog: every permission, route, legacy scope, job token policy and
+//! template, loaded from YAML into an immutable, indexed structure. It owns naming and
+//! validation of permissions; it never looks at tokens or the directory.
+
+mod check;
+pub mod coverage;
+pub mod docs;
+mod load;
+mod routes;
+pub mod source;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use rustc_hash::FxHashMap;
+
+use crate::domain::{AccessKind, BoundaryKind, MinRole, Plan};
+use crate::engine::PermSet;
+
+pub use check::{Violation, ViolationKind};
+pub use load::{EMBEDDED, LoadError, load_dir, load_embedded, load_files};
+pub use routes::{
+    RouteBoundary, RouteEntry, RouteKind, RouteMatch, RouteTable, SKIP_REASONS, split_route,
+};
+
+/// Index of a permission in its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PermissionId(pub u16);
+
+impl PermissionId {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// Index of a project feature in its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FeatureId(pub u16);
+
+impl FeatureId {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// Index of a job token policy in its catalog (at most 64 policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PolicyId(pub u8);
+
+/// A set of job token policies, one bit per policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PolicySet(pub u64);
+
+impl PolicySet {
+    pub fn contains(self, id: PolicyId) -> bool {
+        self.0 >> id.0 & 1 == 1
+    }
+    pub fn insert(&mut self, id: PolicyId) {
+        self.0 |= 1 << id.0;
+    }
+}
+
+/// Where something was written: a file under the catalog directory and a line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+#[derive(Debug)]
+pub struct Permission {
+    pub id: PermissionId,
+    pub name: String,
+    pub action: String,
+    pub resource: String,
+    pub category: String,
+    pub description: String,
+    /// The minimum role per boundary kind, indexed by `BoundaryKind::index`; `None`
+    /// where the permission does not apply.
+    pub boundaries: [Option<MinRole>; 4],
+    pub implies: Vec<PermissionId>,
+    pub requires: Vec<PermissionId>,
+    /// This permission and everything it implies, transitively.
+    pub implied: PermSet,
+    /// This permission first, then everything it requires, transitively, each once.
+    pub required: Vec<PermissionId>,
+    pub feature: Option<FeatureId>,
+    pub public: bool,
+    pub min_plan: Option<Plan>,
+    pub job_token_policy: Option<PolicyId>,
+    pub routes: Vec<(String, String)>,
+    pub graphql: Vec<String>,
+    pub origin: Origin,
+}
+
+impl Permission {
+    pub fn min_role(&self, boundary: BoundaryKind) -> Option<MinRole> {
+        self.boundaries[boundary.index()]
+    }
+
+    pub fn boundary_kinds(&self) -> impl Iterator<Item = BoundaryKind> + '_ {
+        BoundaryKind::ALL
+            .into_iter()
+            .filter(|b| self.boundaries[b.index()].is_some())
+    }
+}
+
+#[derive(Debug)]
+pub struct Feature {
+    pub id: FeatureId,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug)]
+pub struct Role {
+    pub name: String,
+    pub role: MinRole,
+    pub description: String,
+}
+
+#[derive(Debug)]
+pub struct LegacyScope {
+    pub name: String,
+    pub description: String,
+    /// What the scope grants, closed under `implies`.
+    pub permissions: PermSet,
+}
+
+#[derive(Debug)]
+pub struct JobTokenPolicy {
+    pub id: PolicyId,
+    pub name: String,
+    pub description: String,
+    /// This policy and everything it implies (admin_x implies read_x).
+    pub implied: PolicySet,
+}
+
+#[derive(Debug)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub access: AccessKind,
+    pub permissions: Vec<PermissionId>,
+}
+
+#[derive(Debug)]
+pub struct SkippedRoute {
+    pub method: String,
+    pub path: String,
+    pub reason: String,
+    pub note: Option<String>,
+}
+
+/// The loaded, validated catalog. Immutable once built; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Catalog {
+    pub permissions: Vec<Permission>,
+    pub features: Vec<Feature>,
+    pub roles: Vec<Role>,
+    pub scopes: Vec<LegacyScope>,
+    pub job_token_policies: Vec<JobTokenPolicy>,
+    pub templates: Vec<Template>,
+    pub skipped_routes: Vec<SkippedRoute>,
+    pub routes: RouteTable,
+    permission_by_name: FxHashMap<String, PermissionId>,
+    feature_by_name: FxHashMap<String, FeatureId>,
+    scope_by_name: FxHashMap<String, usize>,
+    policy_by_name: FxHashMap<String, PolicyId>,
+    admin_mode: Option<PermissionId>,
+}
+
+impl Catalog {
+    pub fn permission(&self, id: PermissionId) -> &Permission {
+        &self.permissions[id.index()]
+    }
+
+    pub fn permission_id(&self, name: &str) -> Option<PermissionId> {
+        self.permission_by_name.get(name).copied()
+    }
+
+    pub fn permission_by_name(&self, name: &str) -> Option<&Permission> {
+        self.permission_id(name).map(|id| self.permission(id))
+    }
+
+    pub fn feature_id(&self, name: &str) -> Option<FeatureId> {
+        self.feature_by_name.get(name).copied()
+    }
+
+    pub fn feature(&self, id: FeatureId) -> &Feature {
+        &self.features[id.index()]
+    }
+
+    pub fn scope(&self, name: &str) -> Option<&LegacyScope> {
+        self.scope_by_name.get(name).map(|&i| &self.scopes[i])
+    }
+
+    pub fn policy_id(&self, name: &str) -> Option<PolicyId> {
+        self.policy_by_name.get(name).copied()
+    }
+
+    pub fn policy(&self, id: PolicyId) -> &JobTokenPolicy {
+        &self.job_token_policies[usize::from(id.0)]
+    }
+
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// The `admin_mode` permission, if the catalog defines it.
+    pub fn admin_mode(&self) -> Option<PermissionId> {
+        self.admin_mode
+    }
+
+    /// An empty permission set sized for this catalog.
+    pub fn empty_set(&self) -> PermSet {
+        PermSet::with_capacity(self.permissions.len())
+    }
+
+    /// The legacy scopes that grant a permission, in catalog order.
+    pub fn scopes_granting(&self, id: PermissionId) -> impl Iterator<Item = &LegacyScope> {
+        self.scopes
+            .iter()
+            .filter(move |s| s.permissions.contains(id))
+    }
+}

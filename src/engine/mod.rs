@@ -1,0 +1,618 @@
+//! The decision engine: `decide(&Snapshot, &Request) -> Decision`, DESIGN.md section 5.
+//! Pure: no I/O, no clock, no allocation on the path. It is the only place that says
+//! yes; every check that cannot be completed says no.
+
+mod permset;
+mod snapshot;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::catalog::{Catalog, Permission, PermissionId, RouteKind};
+use crate::domain::{AccessKind, AccessLevel, BoundaryKind, FeatureAccess, MinRole, Visibility};
+
+pub use permset::PermSet;
+use snapshot::NsKind;
+pub use snapshot::{
+    AllowlistLink, Grant, GranularScope, GroupId, GroupSpec, JobTokenScope, NsIdx, Owner,
+    ProjectId, ProjectSpec, Snapshot, SnapshotError, Token, TokenId, TokenPolicy, UnknownName,
+    User, UserId,
+};
+
+/// Who is asking: a token the caller verified (format, checksum, secret), or nothing valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// Malformed, bad checksum, unknown lookup id or wrong secret: never says which.
+    Invalid,
+    Token(TokenId),
+}
+
+/// What is being done: a catalog permission, or a REST route resolved through the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    Permission(&'a str),
+    Route { method: &'a str, path: &'a str },
+}
+
+/// Where it is being done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundaryRef<'a> {
+    ProjectId(ProjectId),
+    ProjectPath(&'a str),
+    GroupId(GroupId),
+    GroupPath(&'a str),
+    /// The token's own user.
+    User,
+    Instance,
+}
+
+/// Attributes of the resource acted on, when the caller knows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resource<'a> {
+    pub confidential: bool,
+    pub author_id: Option<UserId>,
+    pub assignee_ids: &'a [UserId],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub credential: Credential,
+    pub action: Action<'a>,
+    /// Required with `Action::Permission`; with a route, the route names the boundary.
+    pub boundary: Option<BoundaryRef<'a>>,
+    pub resource: Resource<'a>,
+    pub client_ip: Option<IpAddr>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Why a decision came out as it did, in the order they are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    TokenInvalid,
+    TokenRevoked,
+    TokenExpired,
+    UserBlocked,
+    IpNotAllowed,
+    UnknownPermission,
+    UnknownRoute,
+    BoundaryNotFound,
+    BoundaryMismatch,
+    LegacyTokenForbidden,
+    JobTokenScopeDenied,
+    OutsideTokenBoundary,
+    PermissionNotGranted,
+    FeatureDisabled,
+    PlanRequired,
+    InsufficientRole,
+    ConfidentialResource,
+    Granted,
+}
+
+impl Reason {
+    pub const ALL: [Self; 18] = [
+        Self::TokenInvalid,
+        Self::TokenRevoked,
+        Self::TokenExpired,
+        Self::UserBlocked,
+        Self::IpNotAllowed,
+        Self::UnknownPermission,
+        Self::UnknownRoute,
+        Self::BoundaryNotFound,
+        Self::BoundaryMismatch,
+        Self::LegacyTokenForbidden,
+        Self::JobTokenScopeDenied,
+        Self::OutsideTokenBoundary,
+        Self::PermissionNotGranted,
+        Self::FeatureDisabled,
+        Self::PlanRequired,
+        Self::InsufficientRole,
+        Self::ConfidentialResource,
+        Self::Granted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenRevoked => "token_revoked",
+            Self::TokenExpired => "token_expired",
+            Self::UserBlocked => "user_blocked",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::UnknownPermission => "unknown_permission",
+            Self::UnknownRoute => "unknown_route",
+            Self::BoundaryNotFound => "boundary_not_found",
+            Self::BoundaryMismatch => "boundary_mismatch",
+            Self::LegacyTokenForbidden => "legacy_token_forbidden",
+            Self::JobTokenScopeDenied => "job_token_scope_denied",
+            Self::OutsideTokenBoundary => "outside_token_boundary",
+            Self::PermissionNotGranted => "permission_not_granted",
+            Self::FeatureDisabled => "feature_disabled",
+            Self::PlanRequired => "plan_required",
+            Self::InsufficientRole => "insufficient_role",
+            Self::ConfidentialResource => "confidential_resource",
+            Self::Granted => "granted",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer. Borrowed from the catalog so that making it allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision<'c> {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// Every permission the action needs (the permission or route's, then `requires`).
+    pub required: &'c [PermissionId],
+    /// The required permission that failed, when one did.
+    pub failed: Option<PermissionId>,
+    pub token_id: Option<TokenId>,
+    pub user_id: Option<UserId>,
+    pub boundary: Option<BoundaryKind>,
+}
+
+impl Decision<'_> {
+    fn deny(reason: Reason) -> Self {
+        Self {
+            allowed: false,
+            reason,
+            required: &[],
+            failed: None,
+            token_id: None,
+            user_id: None,
+            boundary: None,
+        }
+    }
+
+    /// The names of the required permissions.
+    pub fn required_names<'a>(&'a self, catalog: &'a Catalog) -> impl Iterator<Item = &'a str> {
+        self.required
+            .iter()
+            .map(|&id| catalog.permission(id).name.as_str())
+    }
+
+    /// A sentence for people; built only when asked for.
+    pub fn message(&self, catalog: &Catalog) -> String {
+        let permission = self
+            .failed
+            .or_else(|| self.required.first().copied())
+            .map(|id| catalog.permission(id).name.as_str())
+            .unwrap_or("the action");
+        let boundary = self.boundary.map_or("this boundary", BoundaryKind::as_str);
+        match self.reason {
+            Reason::TokenInvalid => "the token is not valid".to_owned(),
+            Reason::TokenRevoked => "the token has been revoked".to_owned(),
+            Reason::TokenExpired => "the token has expired".to_owned(),
+            Reason::UserBlocked => "the token's user is blocked".to_owned(),
+            Reason::IpNotAllowed => {
+                "the client address is not in the token's allowed IPs".to_owned()
+            }
+            Reason::UnknownPermission => "the permission is not in the catalog".to_owned(),
+            Reason::UnknownRoute => "no permission in the catalog covers this route".to_owned(),
+            Reason::BoundaryNotFound => "the boundary does not exist".to_owned(),
+            Reason::BoundaryMismatch => format!("`{permission}` does not apply to a {boundary}"),
+            Reason::LegacyTokenForbidden => {
+                "the top-level group allows only fine-grained tokens".to_owned()
+            }
+            Reason::JobTokenScopeDenied => format!(
+                "the target project's job token allowlist does not allow `{permission}` for this job"
+            ),
+            Reason::OutsideTokenBoundary => "no scope of the token covers this boundary".to_owned(),
+            Reason::PermissionNotGranted => format!("the token does not grant `{permission}`"),
+            Reason::FeatureDisabled => {
+                format!("the feature that `{permission}` needs is not available here")
+            }
+            Reason::PlanRequired => format!("`{permission}` needs a higher plan"),
+            Reason::InsufficientRole => {
+                format!("the token's user does not have the role `{permission}` needs")
+            }
+            Reason::ConfidentialResource => {
+                "the resource is confidential: reporter or above, its author or an assignee only"
+                    .to_owned()
+            }
+            Reason::Granted => "granted".to_owned(),
+        }
+    }
+}
+
+/// The boundary, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Namespace(NsIdx, BoundaryKind),
+    User,
+    Instance,
+}
+
+impl Target {
+    fn kind(self) -> BoundaryKind {
+        match self {
+            Self::Namespace(_, kind) => kind,
+            Self::User => BoundaryKind::User,
+            Self::Instance => BoundaryKind::Instance,
+        }
+    }
+}
+
+/// Answers "may this credential do this action on this boundary?" (DESIGN.md section 5).
+pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c> {
+    let catalog: &'c Catalog = &snapshot.catalog;
+
+    // 1-5: the credential.
+    let Credential::Token(token_id) = request.credential else {
+        return Decision::deny(Reason::TokenInvalid);
+    };
+    let Some(token) = snapshot.token(token_id) else {
+        return Decision::deny(Reason::TokenInvalid);
+    };
+    let job_source = match token.grant {
+        Grant::Job { project, .. } => match snapshot.projects.get(&project) {
+            Some(&idx) => Some(idx),
+            // A job token of a project that no longer exists belongs to nothing.
+            None => return Decision::deny(Reason::TokenInvalid),
+        },
+        _ => None,
+    };
+    let mut decision = Decision {
+        token_id: Some(token.id),
+        user_id: Some(token.user_id),
+        ..Decision::deny(Reason::TokenInvalid)
+    };
+    let deny = |mut d: Decision<'c>, reason, failed| {
+        d.reason = reason;
+        d.failed = failed;
+        d
+    };
+    if token.revoked {
+        return deny(decision, Reason::TokenRevoked, None);
+    }
+    if token.expires_at.is_some_and(|at| request.now >= at) {
+        return deny(decision, Reason::TokenExpired, None);
+    }
+    let Some(user) = snapshot.user(token.user_id).filter(|u| !u.blocked) else {
+        return deny(decision, Reason::UserBlocked, None);
+    };
+    if !token.ip_allowed(request.client_ip) {
+        return deny(decision, Reason::IpNotAllowed, None);
+    }
+
+    // 6-7: what, and where.
+    let (required, target): (&'c [PermissionId], Option<Target>) = match request.action {
+        Action::Permission(name) => {
+            let Some(id) = catalog.permission_id(name) else {
+                return deny(decision, Reason::UnknownPermission, None);
+            };
+            let required = catalog.permission(id).required.as_slice();
+            (
+                required,
+                request.boundary.and_then(|b| resolve(snapshot, b)),
+            )
+        }
+        Action::Route { method, path } => {
+            let Some(found) = catalog.routes.resolve(method, path) else {
+                return deny(decision, Reason::UnknownRoute, None);
+            };
+            if let RouteKind::Skipped { .. } = found.entry.kind {
+                // Needs no permission: a valid token is enough.
+                decision.allowed = true;
+                decision.reason = Reason::Granted;
+                return decision;
+            }
+            let target = found
+                .boundaries()
+                .find_map(|(kind, value)| resolve_route_boundary(snapshot, kind, value));
+            (found.required, target)
+        }
+    };
+    decision.required = required;
+    let Some(target) = target else {
+        return deny(decision, Reason::BoundaryNotFound, None);
+    };
+    decision.boundary = Some(target.kind());
+    let permissions = || required.iter().map(|&id| (id, catalog.permission(id)));
+
+    // 8: the permission applies to this kind of boundary.
+    if let Some((id, _)) = permissions().find(|(_, p)| p.min_role(target.kind()).is_none()) {
+        return deny(decision, Reason::BoundaryMismatch, Some(id));
+    }
+    let ns = match target {
+        Target::Namespace(idx, _) => Some(idx),
+        _ => None,
+    };
+
+    // 9: top-level groups that enforce fine-grained tokens.
+    if matches!(token.grant, Grant::Legacy { .. })
+        && let Some(idx) = ns
+        && let Some(policy) = snapshot.top_level(idx).token_policy
+        && policy.enforce_fine_grained
+        && policy.enforced_after.is_none_or(|at| request.now >= at)
+    {
+        return deny(decision, Reason::LegacyTokenForbidden, None);
+    }
+
+    // 10: job tokens outside their own project.
+    if let Some(source) = job_source
+        && let Some(id) = job_scope_denial(snapshot, source, target, permissions())
+    {
+        return deny(decision, Reason::JobTokenScopeDenied, id);
+    }
+
+    // 11-12: the token's own grant, or the public path.
+    let admin_mode = user.admin
+        && catalog
+            .admin_mode()
+            .is_some_and(|admin| token.holds_anywhere(admin));
+    let standing = match &token.grant {
+        Grant::Legacy {
+            permissions: granted,
+        } => {
+            if let Some((id, _)) = permissions().find(|&(id, _)| !granted.contains(id)) {
+                return deny(decision, Reason::PermissionNotGranted, Some(id));
+            }
+            Standing::SignedIn
+        }
+        Grant::Job { .. } => {
+            if let Some((id, _)) = permissions().find(|(_, p)| p.job_token_policy.is_none()) {
+                return deny(decision, Reason::PermissionNotGranted, Some(id));
+            }
+            Standing::SignedIn
+        }
+        Grant::FineGrained { scopes } => {
+            let mut covering = scopes
+                .iter()
+                .filter(|s| covers(snapshot, token.user_id, s.access, s, target))
+                .peekable();
+            if covering.peek().is_none() {
+                // A visitor: only what an anonymous user could do.
+                if let Some((id, _)) =
+                    permissions().find(|(_, p)| !public_path(snapshot, p, target, false))
+                {
+                    return deny(decision, Reason::OutsideTokenBoundary, Some(id));
+                }
+                Standing::Visitor
+            } else {
+                let granted = |id| {
+                    scopes.iter().any(|s| {
+                        s.permissions.contains(id)
+                            && covers(snapshot, token.user_id, s.access, s, target)
+                    })
+                };
+                if let Some((id, _)) = permissions()
+                    .find(|&(id, p)| !granted(id) && !public_path(snapshot, p, target, true))
+                {
+                    return deny(decision, Reason::PermissionNotGranted, Some(id));
+                }
+                Standing::SignedIn
+            }
+        }
+    };
+    let level = match (standing, target) {
+        (Standing::Visitor, _) => AccessLevel::NONE,
+        (Standing::SignedIn, _) if admin_mode => AccessLevel::OWNER,
+        (Standing::SignedIn, Target::Namespace(idx, _)) => {
+            snapshot.effective_level(token.user_id, idx)
+        }
+        (Standing::SignedIn, Target::User) => AccessLevel::OWNER,
+        (Standing::SignedIn, Target::Instance) => AccessLevel::NONE,
+    };
+    let signed_in = standing == Standing::SignedIn;
+
+    // 13: project features.
+    if let Some(idx) = ns.filter(|&i| matches!(snapshot.ns(i).kind, NsKind::Project(_))) {
+        let project = snapshot.ns(idx);
+        let closed = |p: &Permission| match p.feature.map(|f| project.feature(f)) {
+            None | Some(FeatureAccess::Enabled) => false,
+            Some(FeatureAccess::Private) => level < AccessLevel::GUEST,
+            Some(FeatureAccess::Disabled) => true,
+        };
+        if let Some((id, _)) = permissions().find(|(_, p)| closed(p)) {
+            return deny(decision, Reason::FeatureDisabled, Some(id));
+        }
+    }
+
+    // 14: licensed features.
+    if let Some(idx) = ns {
+        let plan = snapshot.top_level(idx).plan;
+        if let Some((id, _)) = permissions().find(|(_, p)| p.min_plan.is_some_and(|min| plan < min))
+        {
+            return deny(decision, Reason::PlanRequired, Some(id));
+        }
+    }
+
+    // 15: the user's role, or the public path.
+    let role_ok = |p: &Permission| match p.min_role(target.kind()) {
+        Some(MinRole::Level(min)) => level >= min || public_path(snapshot, p, target, signed_in),
+        Some(MinRole::Admin) => signed_in && user.admin,
+        None => false,
+    };
+    if let Some((id, _)) = permissions().find(|(_, p)| !role_ok(p)) {
+        return deny(decision, Reason::InsufficientRole, Some(id));
+    }
+
+    // 16: confidential resources.
+    let resource = &request.resource;
+    if resource.confidential
+        && level < AccessLevel::REPORTER
+        && !(signed_in
+            && (resource.author_id == Some(token.user_id)
+                || resource.assignee_ids.contains(&token.user_id)))
+    {
+        return deny(decision, Reason::ConfidentialResource, None);
+    }
+
+    decision.allowed = true;
+    decision.reason = Reason::Granted;
+    decision
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Acts as its user.
+    SignedIn,
+    /// A fine-grained token outside its scopes: an anonymous visitor.
+    Visitor,
+}
+
+fn resolve(snapshot: &Snapshot, boundary: BoundaryRef<'_>) -> Option<Target> {
+    let live = |idx: NsIdx| snapshot.ns(idx).alive.then_some(idx);
+    match boundary {
+        BoundaryRef::ProjectId(id) => snapshot
+            .projects
+            .get(&id)
+            .copied()
+            .and_then(live)
+            .map(|i| Target::Namespace(i, BoundaryKind::Project)),
+        BoundaryRef::GroupId(id) => snapshot
+            .groups
+            .get(&id)
+            .copied()
+            .and_then(live)
+            .map(|i| Target::Namespace(i, BoundaryKind::Group)),
+        BoundaryRef::ProjectPath(path) => snapshot
+            .paths
+            .get(path)
+            .copied()
+            .and_then(live)
+            .filter(|&i| matches!(snapshot.ns(i).kind, NsKind::Project(_)))
+            .map(|i| Target::Namespace(i, BoundaryKind::Project)),
+        BoundaryRef::GroupPath(path) => snapshot
+            .paths
+            .get(path)
+            .copied()
+            .and_then(live)
+            .filter(|&i| matches!(snapshot.ns(i).kind, NsKind::Group(_)))
+            .map(|i| Target::Namespace(i, BoundaryKind::Group)),
+        BoundaryRef::User => Some(Target::User),
+        BoundaryRef::Instance => Some(Target::Instance),
+    }
+}
+
+/// A route's boundary parameter (`42` or `acme%2Fweb%2Fapp`) to a target.
+fn resolve_route_boundary(
+    snapshot: &Snapshot,
+    kind: BoundaryKind,
+    value: Option<&str>,
+) -> Option<Target> {
+    let by_path = |path: &str| match kind {
+        BoundaryKind::Project => resolve(snapshot, BoundaryRef::ProjectPath(path)),
+        _ => resolve(snapshot, BoundaryRef::GroupPath(path)),
+    };
+    match kind {
+        BoundaryKind::User => Some(Target::User),
+        BoundaryKind::Instance => Some(Target::Instance),
+        BoundaryKind::Project | BoundaryKind::Group => {
+            let value = value?;
+            if let Ok(id) = value.parse::<u64>() {
+                return resolve(
+                    snapshot,
+                    match kind {
+                        BoundaryKind::Project => BoundaryRef::ProjectId(ProjectId(id)),
+                        _ => BoundaryRef::GroupId(GroupId(id)),
+                    },
+                );
+            }
+            match percent_encoding::percent_decode_str(value).decode_utf8() {
+                Ok(path) => by_path(&path),
+                Err(_) => None,
+            }
+        }
+    }
+}
+
+/// Whether a granular scope's boundary covers the target.
+fn covers(
+    snapshot: &Snapshot,
+    user: UserId,
+    access: AccessKind,
+    scope: &GranularScope,
+    target: Target,
+) -> bool {
+    match (access, target) {
+        (AccessKind::User, Target::User) | (AccessKind::Instance, Target::Instance) => true,
+        (AccessKind::PersonalProjects, Target::Namespace(idx, BoundaryKind::Project)) => snapshot
+            .ns(idx)
+            .parent
+            .is_some_and(|p| snapshot.ns(p).kind == NsKind::User(user)),
+        (AccessKind::AllMemberships, Target::Namespace(idx, _)) => {
+            snapshot.effective_level(user, idx) >= AccessLevel::GUEST
+        }
+        (AccessKind::SelectedMemberships, Target::Namespace(idx, _)) => {
+            snapshot.ancestry(idx).any(|(_, ns)| match ns.kind {
+                NsKind::Project(p) => scope.project_ids.contains(&p),
+                NsKind::Group(g) => scope.group_ids.contains(&g),
+                NsKind::User(_) => false,
+            })
+        }
+        _ => false,
+    }
+}
+
+/// The public path: a `public` permission on a public namespace (or an internal one for a
+/// signed-in user) whose feature, if any, is `enabled`.
+fn public_path(
+    snapshot: &Snapshot,
+    permission: &Permission,
+    target: Target,
+    signed_in: bool,
+) -> bool {
+    let Target::Namespace(idx, _) = target else {
+        return false;
+    };
+    let ns = snapshot.ns(idx);
+    let feature_open = match (ns.kind, permission.feature) {
+        (NsKind::Project(_), Some(f)) => ns.feature(f) == FeatureAccess::Enabled,
+        _ => true,
+    };
+    permission.public
+        && feature_open
+        && match ns.visibility {
+            Visibility::Public => true,
+            Visibility::Internal => signed_in,
+            Visibility::Private => false,
+        }
+}
+
+/// Section 8: a job token towards another project. `Some(failed)` when denied.
+fn job_scope_denial<'p>(
+    snapshot: &Snapshot,
+    source: NsIdx,
+    target: Target,
+    mut permissions: impl Iterator<Item = (PermissionId, &'p Permission)>,
+) -> Option<Option<PermissionId>> {
+    let Target::Namespace(target, BoundaryKind::Project) = target else {
+        // Job tokens reach projects only.
+        return Some(None);
+    };
+    if target == source {
+        return None;
+    }
+    let default_scope = JobTokenScope::default();
+    let scope = snapshot
+        .job_token_scopes
+        .get(&target)
+        .unwrap_or(&default_scope);
+    if !scope.inbound_enabled {
+        return None;
+    }
+    // The nearest link wins: the source project itself, then its groups, nearest first.
+    let link = snapshot.ancestry(source).find_map(|(_, ns)| match ns.kind {
+        NsKind::Project(p) => scope.projects.get(&p),
+        NsKind::Group(g) => scope.groups.get(&g),
+        NsKind::User(_) => None,
+    });
+    let Some(link) = link else {
+        return Some(None);
+    };
+    if !scope.fine_grained_enabled || link.default_permissions {
+        return None;
+    }
+    permissions
+        .find(|(_, p)| {
+            !p.job_token_policy
+                .is_some_and(|policy| link.policies.contains(policy))
+        })
+        .map(|(id, _)| Some(id))
+}

@@ -1,0 +1,696 @@
+//! The world a decision is made in: users, groups, projects, memberships, tokens, group
+//! token policies and job token scopes, indexed for the decision path. It is updated in
+//! place, one change at a time, and refuses changes that would break its invariants
+//! (unknown parents, cycles, a child more visible than its parent).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use thiserror::Error;
+
+use crate::catalog::{Catalog, FeatureId, PermissionId, PolicySet};
+use crate::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
+use crate::engine::PermSet;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub u64);
+    };
+}
+
+id_type!(
+    /// A user of the main application.
+    UserId
+);
+id_type!(
+    /// A group; group ids and project ids are separate spaces.
+    GroupId
+);
+id_type!(
+    /// A project.
+    ProjectId
+);
+id_type!(
+    /// A token (any kind).
+    TokenId
+);
+
+/// Index of a namespace (group, project or personal namespace) in a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NsIdx(u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NsKind {
+    Group(GroupId),
+    Project(ProjectId),
+    /// A user's personal namespace: its projects are the user's personal projects.
+    User(UserId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    pub blocked: bool,
+    pub admin: bool,
+}
+
+/// A group as pushed by the main application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    pub parent: Option<GroupId>,
+    pub path: String,
+    pub visibility: Visibility,
+    /// Meaningful on top-level groups only.
+    pub plan: Plan,
+}
+
+/// Where a project lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Group(GroupId),
+    User(UserId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectSpec {
+    pub namespace: Owner,
+    pub path: String,
+    pub visibility: Visibility,
+    /// Features not listed are `enabled`.
+    pub features: Vec<(FeatureId, FeatureAccess)>,
+}
+
+/// A top-level group's rule for legacy tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub enforce_fine_grained: bool,
+    /// Unix seconds from which enforcement applies; `None` applies at once.
+    pub enforced_after: Option<i64>,
+}
+
+/// A link in a project's job token allowlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AllowlistLink {
+    /// The job token acts with its user's role, without fine-grained restriction.
+    pub default_permissions: bool,
+    /// The link's policies, expanded by `implies`.
+    pub policies: PolicySet,
+}
+
+/// A project's inbound job token settings and allowlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTokenScope {
+    pub inbound_enabled: bool,
+    pub fine_grained_enabled: bool,
+    pub projects: FxHashMap<ProjectId, AllowlistLink>,
+    pub groups: FxHashMap<GroupId, AllowlistLink>,
+}
+
+impl Default for JobTokenScope {
+    fn default() -> Self {
+        Self {
+            inbound_enabled: true,
+            fine_grained_enabled: false,
+            projects: FxHashMap::default(),
+            groups: FxHashMap::default(),
+        }
+    }
+}
+
+/// A token as the decision engine sees it: verified elsewhere, described here.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub revoked: bool,
+    /// Unix seconds at which the token stops working (PATs: 00:00 UTC of the expiry date).
+    pub expires_at: Option<i64>,
+    pub allowed_ips: Vec<IpNet>,
+    pub grant: Grant,
+}
+
+impl Token {
+    /// Whether the token holds `permission` anywhere (any scope, any boundary).
+    pub fn holds_anywhere(&self, permission: PermissionId) -> bool {
+        match &self.grant {
+            Grant::Legacy { permissions } => permissions.contains(permission),
+            Grant::FineGrained { scopes } => {
+                scopes.iter().any(|s| s.permissions.contains(permission))
+            }
+            Grant::Job { .. } => false,
+        }
+    }
+
+    pub fn ip_allowed(&self, client_ip: Option<IpAddr>) -> bool {
+        if self.allowed_ips.is_empty() {
+            return true;
+        }
+        client_ip.is_some_and(|ip| self.allowed_ips.iter().any(|net| net.contains(&ip)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Grant {
+    /// A legacy token: its scopes' permissions, closed under `implies`.
+    Legacy {
+        permissions: PermSet,
+    },
+    FineGrained {
+        scopes: Vec<GranularScope>,
+    },
+    /// A CI/CD job token of a job in `project`.
+    Job {
+        project: ProjectId,
+        job_id: u64,
+    },
+}
+
+impl Grant {
+    /// A legacy grant from scope names; the first unknown name is the error.
+    pub fn legacy<'a>(
+        catalog: &Catalog,
+        scopes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, UnknownName> {
+        let mut permissions = catalog.empty_set();
+        for name in scopes {
+            let scope = catalog
+                .scope(name)
+                .ok_or_else(|| UnknownName(name.to_owned()))?;
+            permissions.union_with(&scope.permissions);
+        }
+        Ok(Self::Legacy { permissions })
+    }
+}
+
+/// One granular scope of a fine-grained token.
+#[derive(Debug, Clone)]
+pub struct GranularScope {
+    pub access: AccessKind,
+    pub project_ids: FxHashSet<ProjectId>,
+    pub group_ids: FxHashSet<GroupId>,
+    /// The scope's permissions, closed under `implies`.
+    pub permissions: PermSet,
+}
+
+impl GranularScope {
+    /// A scope from permission names; the first unknown name is the error.
+    pub fn new<'a>(
+        catalog: &Catalog,
+        access: AccessKind,
+        project_ids: impl IntoIterator<Item = ProjectId>,
+        group_ids: impl IntoIterator<Item = GroupId>,
+        permissions: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, UnknownName> {
+        let mut set = catalog.empty_set();
+        for name in permissions {
+            let id = catalog
+                .permission_id(name)
+                .ok_or_else(|| UnknownName(name.to_owned()))?;
+            set.union_with(&catalog.permission(id).implied);
+        }
+        Ok(Self {
+            access,
+            project_ids: project_ids.into_iter().collect(),
+            group_ids: group_ids.into_iter().collect(),
+            permissions: set,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown name `{0}`")]
+pub struct UnknownName(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("user {0} does not exist")]
+    UnknownUser(u64),
+    #[error("group {0} does not exist")]
+    UnknownGroup(u64),
+    #[error("project {0} does not exist")]
+    UnknownProject(u64),
+    #[error("group {0} cannot be its own ancestor")]
+    Cycle(u64),
+    #[error("`{child}` cannot be more visible than its parent `{parent}`")]
+    MoreVisibleThanParent { child: String, parent: String },
+    #[error("the full path `{0}` is taken")]
+    PathTaken(String),
+    #[error("group {0} still has subgroups or projects")]
+    NotEmpty(u64),
+    #[error("group {0} is not a top-level group")]
+    NotTopLevel(u64),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Namespace {
+    pub kind: NsKind,
+    pub parent: Option<NsIdx>,
+    pub children: Vec<NsIdx>,
+    pub path: String,
+    pub full_path: String,
+    pub visibility: Visibility,
+    pub plan: Plan,
+    /// Per catalog feature; empty means every feature is `enabled`.
+    pub features: Box<[FeatureAccess]>,
+    pub token_policy: Option<TokenPolicy>,
+    pub alive: bool,
+}
+
+impl Namespace {
+    pub fn feature(&self, id: FeatureId) -> FeatureAccess {
+        self.features.get(id.index()).copied().unwrap_or_default()
+    }
+}
+
+/// Everything `decide` reads. Cheap to read concurrently; mutate through `&mut`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) users: FxHashMap<UserId, User>,
+    pub(crate) namespaces: Vec<Namespace>,
+    pub(crate) groups: FxHashMap<GroupId, NsIdx>,
+    pub(crate) projects: FxHashMap<ProjectId, NsIdx>,
+    pub(crate) personal: FxHashMap<UserId, NsIdx>,
+    pub(crate) paths: FxHashMap<String, NsIdx>,
+    pub(crate) members: FxHashMap<(UserId, NsIdx), AccessLevel>,
+    pub(crate) tokens: FxHashMap<TokenId, Token>,
+    pub(crate) job_token_scopes: FxHashMap<NsIdx, JobTokenScope>,
+}
+
+impl Snapshot {
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self {
+            catalog,
+            users: FxHashMap::default(),
+            namespaces: Vec::new(),
+            groups: FxHashMap::default(),
+            projects: FxHashMap::default(),
+            personal: FxHashMap::default(),
+            paths: FxHashMap::default(),
+            members: FxHashMap::default(),
+            tokens: FxHashMap::default(),
+            job_token_scopes: FxHashMap::default(),
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.get(&id)
+    }
+
+    pub fn token(&self, id: TokenId) -> Option<&Token> {
+        self.tokens.get(&id)
+    }
+
+    pub(crate) fn ns(&self, idx: NsIdx) -> &Namespace {
+        &self.namespaces[idx.0 as usize]
+    }
+
+    fn ns_mut(&mut self, idx: NsIdx) -> &mut Namespace {
+        &mut self.namespaces[idx.0 as usize]
+    }
+
+    /// The namespace and its ancestors, nearest first.
+    pub(crate) fn ancestry(&self, idx: NsIdx) -> impl Iterator<Item = (NsIdx, &Namespace)> {
+        let mut next = Some(idx);
+        std::iter::from_fn(move || {
+            let idx = next?;
+            let ns = self.ns(idx);
+            next = ns.parent;
+            Some((idx, ns))
+        })
+    }
+
+    pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
+        let mut ns = self.ns(idx);
+        while let Some(parent) = ns.parent {
+            ns = self.ns(parent);
+        }
+        ns
+    }
+
+    /// The full path (`acme/web/app`) of a group or project.
+    pub fn group_path(&self, id: GroupId) -> Option<&str> {
+        self.groups.get(&id).map(|&i| self.ns(i).full_path.as_str())
+    }
+
+    pub fn project_path(&self, id: ProjectId) -> Option<&str> {
+        self.projects
+            .get(&id)
+            .map(|&i| self.ns(i).full_path.as_str())
+    }
+
+    /// The direct and inherited access level of `user` on a namespace (personal
+    /// namespaces: owner for their user).
+    pub(crate) fn effective_level(&self, user: UserId, idx: NsIdx) -> AccessLevel {
+        let mut best = AccessLevel::NONE;
+        for (i, ns) in self.ancestry(idx) {
+            if ns.kind == NsKind::User(user) {
+                return AccessLevel::OWNER;
+            }
+            if let Some(&level) = self.members.get(&(user, i)) {
+                best = best.max(level);
+            }
+        }
+        best
+    }
+
+    // ---- users ----
+
+    pub fn upsert_user(&mut self, id: UserId, user: User) -> Result<(), SnapshotError> {
+        match self.personal.get(&id).copied() {
+            Some(idx) => {
+                if self.ns(idx).path != user.username {
+                    self.rename(idx, user.username.clone())?;
+                }
+            }
+            None => {
+                self.claim_path(&user.username, None)?;
+                let idx = self.push(Namespace {
+                    kind: NsKind::User(id),
+                    parent: None,
+                    children: Vec::new(),
+                    path: user.username.clone(),
+                    full_path: user.username.clone(),
+                    visibility: Visibility::Public,
+                    plan: Plan::Free,
+                    features: Box::new([]),
+                    token_policy: None,
+                    alive: true,
+                });
+                self.paths.insert(user.username.clone(), idx);
+                self.personal.insert(id, idx);
+            }
+        }
+        self.users.insert(id, user);
+        Ok(())
+    }
+
+    // ---- groups ----
+
+    pub fn upsert_group(&mut self, id: GroupId, spec: GroupSpec) -> Result<(), SnapshotError> {
+        let parent = match spec.parent {
+            Some(p) => Some(
+                *self
+                    .groups
+                    .get(&p)
+                    .ok_or(SnapshotError::UnknownGroup(p.0))?,
+            ),
+            None => None,
+        };
+        let existing = self.groups.get(&id).copied();
+        if let (Some(me), Some(parent)) = (existing, parent) {
+            if self.ancestry(parent).any(|(i, _)| i == me) {
+                return Err(SnapshotError::Cycle(id.0));
+            }
+        }
+        self.check_visibility(&spec.path, spec.visibility, parent)?;
+        if let Some(me) = existing {
+            // Children may not end up more visible than their new parent.
+            for &child in &self.ns(me).children {
+                let c = self.ns(child);
+                if c.visibility > spec.visibility {
+                    return Err(SnapshotError::MoreVisibleThanParent {
+                        child: c.full_path.clone(),
+                        parent: spec.path.clone(),
+                    });
+                }
+            }
+        }
+        let idx = self.place(existing, NsKind::Group(id), parent, &spec.path)?;
+        let ns = self.ns_mut(idx);
+        ns.visibility = spec.visibility;
+        ns.plan = spec.plan;
+        self.groups.insert(id, idx);
+        Ok(())
+    }
+
+    pub fn remove_group(&mut self, id: GroupId) -> Result<(), SnapshotError> {
+        let idx = *self
+            .groups
+            .get(&id)
+            .ok_or(SnapshotError::UnknownGroup(id.0))?;
+        if !self.ns(idx).children.is_empty() {
+            return Err(SnapshotError::NotEmpty(id.0));
+        }
+        self.groups.remove(&id);
+        self.bury(idx);
+        Ok(())
+    }
+
+    pub fn set_token_policy(
+        &mut self,
+        id: GroupId,
+        policy: Option<TokenPolicy>,
+    ) -> Result<(), SnapshotError> {
+        let idx = *self
+            .groups
+            .get(&id)
+            .ok_or(SnapshotError::UnknownGroup(id.0))?;
+        if self.ns(idx).parent.is_some() {
+            return Err(SnapshotError::NotTopLevel(id.0));
+        }
+        self.ns_mut(idx).token_policy = policy;
+        Ok(())
+    }
+
+    // ---- projects ----
+
+    pub fn upsert_project(
+        &mut self,
+        id: ProjectId,
+        spec: ProjectSpec,
+    ) -> Result<(), SnapshotError> {
+        let parent = match spec.namespace {
+            Owner::Group(g) => *self
+                .groups
+                .get(&g)
+                .ok_or(SnapshotError::UnknownGroup(g.0))?,
+            Owner::User(u) => *self
+                .personal
+                .get(&u)
+                .ok_or(SnapshotError::UnknownUser(u.0))?,
+        };
+        self.check_visibility(&spec.path, spec.visibility, Some(parent))?;
+        let existing = self.projects.get(&id).copied();
+        let idx = self.place(existing, NsKind::Project(id), Some(parent), &spec.path)?;
+        let mut features = vec![FeatureAccess::Enabled; self.catalog.features.len()];
+        for (feature, access) in &spec.features {
+            if let Some(slot) = features.get_mut(feature.index()) {
+                *slot = *access;
+            }
+        }
+        let ns = self.ns_mut(idx);
+        ns.visibility = spec.visibility;
+        ns.features = features.into_boxed_slice();
+        self.projects.insert(id, idx);
+        Ok(())
+    }
+
+    pub fn remove_project(&mut self, id: ProjectId) -> Result<(), SnapshotError> {
+        let idx = self
+            .projects
+            .remove(&id)
+            .ok_or(SnapshotError::UnknownProject(id.0))?;
+        self.job_token_scopes.remove(&idx);
+        self.bury(idx);
+        Ok(())
+    }
+
+    pub fn set_job_token_scope(
+        &mut self,
+        project: ProjectId,
+        scope: JobTokenScope,
+    ) -> Result<(), SnapshotError> {
+        let idx = *self
+            .projects
+            .get(&project)
+            .ok_or(SnapshotError::UnknownProject(project.0))?;
+        self.job_token_scopes.insert(idx, scope);
+        Ok(())
+    }
+
+    // ---- memberships ----
+
+    pub fn set_group_member(
+        &mut self,
+        group: GroupId,
+        user: UserId,
+        level: Option<AccessLevel>,
+    ) -> Result<(), SnapshotError> {
+        let idx = *self
+            .groups
+            .get(&group)
+            .ok_or(SnapshotError::UnknownGroup(group.0))?;
+        self.set_member(idx, user, level)
+    }
+
+    pub fn set_project_member(
+        &mut self,
+        project: ProjectId,
+        user: UserId,
+        level: Option<AccessLevel>,
+    ) -> Result<(), SnapshotError> {
+        let idx = *self
+            .projects
+            .get(&project)
+            .ok_or(SnapshotError::UnknownProject(project.0))?;
+        self.set_member(idx, user, level)
+    }
+
+    fn set_member(
+        &mut self,
+        idx: NsIdx,
+        user: UserId,
+        level: Option<AccessLevel>,
+    ) -> Result<(), SnapshotError> {
+        if !self.users.contains_key(&user) {
+            return Err(SnapshotError::UnknownUser(user.0));
+        }
+        match level {
+            Some(level) => self.members.insert((user, idx), level),
+            None => self.members.remove(&(user, idx)),
+        };
+        Ok(())
+    }
+
+    // ---- tokens ----
+
+    pub fn insert_token(&mut self, token: Token) {
+        self.tokens.insert(token.id, token);
+    }
+
+    pub fn remove_token(&mut self, id: TokenId) -> Option<Token> {
+        self.tokens.remove(&id)
+    }
+
+    pub fn revoke_token(&mut self, id: TokenId) -> bool {
+        self.tokens.get_mut(&id).map(|t| t.revoked = true).is_some()
+    }
+
+    // ---- internals ----
+
+    fn push(&mut self, ns: Namespace) -> NsIdx {
+        let idx = NsIdx(u32::try_from(self.namespaces.len()).unwrap_or(u32::MAX));
+        self.namespaces.push(ns);
+        idx
+    }
+
+    fn check_visibility(
+        &self,
+        path: &str,
+        visibility: Visibility,
+        parent: Option<NsIdx>,
+    ) -> Result<(), SnapshotError> {
+        match parent.map(|p| self.ns(p)) {
+            Some(p) if visibility > p.visibility => Err(SnapshotError::MoreVisibleThanParent {
+                child: path.to_owned(),
+                parent: p.full_path.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn full_path_under(&self, parent: Option<NsIdx>, path: &str) -> String {
+        match parent {
+            Some(p) => format!("{}/{}", self.ns(p).full_path, path),
+            None => path.to_owned(),
+        }
+    }
+
+    fn claim_path(&self, full_path: &str, me: Option<NsIdx>) -> Result<(), SnapshotError> {
+        match self.paths.get(full_path) {
+            Some(&other) if Some(other) != me => {
+                Err(SnapshotError::PathTaken(full_path.to_owned()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates the namespace, or moves/renames it, keeping paths and children in step.
+    fn place(
+        &mut self,
+        existing: Option<NsIdx>,
+        kind: NsKind,
+        parent: Option<NsIdx>,
+        path: &str,
+    ) -> Result<NsIdx, SnapshotError> {
+        let full_path = self.full_path_under(parent, path);
+        self.claim_path(&full_path, existing)?;
+        let Some(idx) = existing else {
+            let idx = self.push(Namespace {
+                kind,
+                parent,
+                children: Vec::new(),
+                path: path.to_owned(),
+                full_path: full_path.clone(),
+                visibility: Visibility::Private,
+                plan: Plan::Free,
+                features: Box::new([]),
+                token_policy: None,
+                alive: true,
+            });
+            if let Some(p) = parent {
+                self.ns_mut(p).children.push(idx);
+            }
+            self.paths.insert(full_path, idx);
+            return Ok(idx);
+        };
+        let old_parent = self.ns(idx).parent;
+        if old_parent != parent {
+            if let Some(p) = old_parent {
+                self.ns_mut(p).children.retain(|&c| c != idx);
+            }
+            if let Some(p) = parent {
+                self.ns_mut(p).children.push(idx);
+            }
+            self.ns_mut(idx).parent = parent;
+        }
+        if self.ns(idx).full_path != full_path {
+            self.rename(idx, path.to_owned())?;
+        }
+        Ok(idx)
+    }
+
+    /// Gives a namespace a new last path segment and recomputes its subtree's paths.
+    fn rename(&mut self, idx: NsIdx, path: String) -> Result<(), SnapshotError> {
+        let full_path = self.full_path_under(self.ns(idx).parent, &path);
+        self.claim_path(&full_path, Some(idx))?;
+        self.ns_mut(idx).path = path;
+        let mut stack = vec![idx];
+        while let Some(i) = stack.pop() {
+            let new_path = self.full_path_under(self.ns(i).parent, &self.ns(i).path);
+            let old_path = std::mem::replace(&mut self.ns_mut(i).full_path, new_path.clone());
+            if self.paths.get(&old_path) == Some(&i) {
+                self.paths.remove(&old_path);
+            }
+            self.paths.insert(new_path, i);
+            stack.extend(self.ns(i).children.iter().copied());
+        }
+        Ok(())
+    }
+
+    fn bury(&mut self, idx: NsIdx) {
+        let (parent, full_path) = {
+            let ns = self.ns(idx);
+            (ns.parent, ns.full_path.clone())
+        };
+        if let Some(p) = parent {
+            self.ns_mut(p).children.retain(|&c| c != idx);
+        }
+        if self.paths.get(&full_path) == Some(&idx) {
+            self.paths.remove(&full_path);
+        }
+        self.members.retain(|&(_, i), _| i != idx);
+        let ns = self.ns_mut(idx);
+        ns.alive = false;
+        ns.parent = None;
+    }
+}

@@ -1,0 +1,8 @@
+//! patrol: a policy decision point for fine-grained and legacy personal access tokens and
+//! CI/CD job tokens. The catalog names what can be done, the engine decides, and the
+//! rest of the crate feeds and exposes them.
+
+pub mod catalog;
+pub mod cli;
+pub mod domain;
+pub mod engine;
