@@ -35,6 +35,23 @@ enum Command {
 enum CatalogCommand {
     /// Validate the catalog; print every violation with its file and line.
     Check,
+    /// Write the permissions page.
+    Docs {
+        /// Where to write the Markdown page; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write HTML instead of Markdown.
+        #[arg(long)]
+        html: bool,
+    },
+    /// Check which operations of an OpenAPI 2/3 spec (JSON or YAML) the catalog covers.
+    Coverage {
+        #[arg(long, value_name = "SPEC")]
+        openapi: PathBuf,
+        /// Pass when at least this percentage is covered or skipped, even with gaps.
+        #[arg(long, value_name = "N")]
+        min: Option<f64>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +59,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
+            CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
+            CatalogCommand::Coverage { openapi, min } => coverage(dir.as_deref(), &openapi, min),
         },
     }
 }
@@ -85,4 +104,58 @@ fn check(dir: Option<&Path>) -> ExitCode {
         catalog.templates.len(),
     );
     ExitCode::SUCCESS
+}
+
+fn docs(dir: Option<&Path>, out: Option<&Path>, html: bool) -> ExitCode {
+    let Some(catalog) = load_or_report(dir) else {
+        return ExitCode::FAILURE;
+    };
+    let page = if html {
+        catalog::docs::html(&catalog)
+    } else {
+        catalog::docs::markdown(&catalog)
+    };
+    match out {
+        None => {
+            print!("{page}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, page) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn coverage(dir: Option<&Path>, spec: &Path, min: Option<f64>) -> ExitCode {
+    let Some(catalog) = load_or_report(dir) else {
+        return ExitCode::FAILURE;
+    };
+    let report = match catalog::coverage::report(&catalog, spec) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{report}");
+    let missing = report.missing().count();
+    let pass = match min {
+        Some(min) => report.percent() >= min,
+        None => missing == 0,
+    };
+    if pass {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: {missing} operation(s) missing, {:.1}% covered or skipped{}",
+            report.percent(),
+            min.map(|m| format!(", below the minimum of {m}%"))
+                .unwrap_or_default()
+        );
+        ExitCode::FAILURE
+    }
 }

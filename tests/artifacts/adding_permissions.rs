@@ -1,0 +1,77 @@
+use std::path::{Path, PathBuf};
+
+use patrol::catalog::{EMBEDDED, LoadError, load_dir};
+
+/// The worked example of `docs/adding-permissions.md`, added to the shipped catalog,
+/// passes `patrol catalog check`, and its permissions land where the page says.
+#[test]
+fn worked_example_passes_the_catalog_check() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/adding-permissions.md"),
+    )
+    .unwrap();
+    let example = yaml_blocks(&doc)
+        .into_iter()
+        .find(|block| block.starts_with("# yaml-language-server"))
+        .expect("the page has a complete resource file");
+
+    let dir = scratch_dir("adding-permissions");
+    EMBEDDED.extract(&dir).unwrap();
+    let target = dir.join("deployments/freeze_period.yml");
+    assert!(
+        !target.exists(),
+        "the shipped catalog already has the example's file"
+    );
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, example).unwrap();
+
+    let catalog = match load_dir(&dir) {
+        Ok(catalog) => catalog,
+        Err(LoadError::Invalid(violations)) => {
+            let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            panic!("the worked example fails the check:\n{}", listed.join("\n"))
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let update = catalog.permission_by_name("update_freeze_period").unwrap();
+    assert_eq!(update.category, "deployments");
+    let read = catalog.permission_id("read_freeze_period").unwrap();
+    assert!(update.implied.contains(read));
+    let found = catalog
+        .routes
+        .resolve("PUT", "/api/v4/projects/42/freeze_periods/7")
+        .unwrap();
+    assert_eq!(found.required, [update.id]);
+    assert!(
+        catalog
+            .scope("api")
+            .unwrap()
+            .permissions
+            .contains(update.id)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn yaml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, "```yaml") => current = Some(String::new()),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("patrol-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
