@@ -323,10 +323,18 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
         _ => None,
     };
 
+    // One walk up the namespace gives the user's membership level and the top-level group.
+    let (member_level, top) = match target {
+        Target::Namespace(idx, _) => {
+            let (level, top) = snapshot.level_and_top(token.user_id, idx);
+            (level, Some(top))
+        }
+        _ => (AccessLevel::NONE, None),
+    };
+
     // 9: top-level groups that enforce fine-grained tokens.
     if matches!(token.grant, Grant::Legacy { .. })
-        && let Some(idx) = ns
-        && let Some(policy) = snapshot.top_level(idx).token_policy
+        && let Some(policy) = top.and_then(|t| t.token_policy)
         && policy.enforce_fine_grained
         && policy.enforced_after.is_none_or(|at| request.now >= at)
     {
@@ -361,11 +369,8 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
             Standing::SignedIn
         }
         Grant::FineGrained { scopes } => {
-            let mut covering = scopes
-                .iter()
-                .filter(|s| covers(snapshot, token.user_id, s.access, s, target))
-                .peekable();
-            if covering.peek().is_none() {
+            let coverage = Coverage::of(snapshot, token.user_id, member_level, scopes, target);
+            if coverage.is_empty() {
                 // A visitor: only what an anonymous user could do.
                 if let Some((id, _)) =
                     permissions().find(|(_, p)| !public_path(snapshot, p, target, false))
@@ -374,15 +379,9 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
                 }
                 Standing::Visitor
             } else {
-                let granted = |id| {
-                    scopes.iter().any(|s| {
-                        s.permissions.contains(id)
-                            && covers(snapshot, token.user_id, s.access, s, target)
-                    })
-                };
-                if let Some((id, _)) = permissions()
-                    .find(|&(id, p)| !granted(id) && !public_path(snapshot, p, target, true))
-                {
+                if let Some((id, _)) = permissions().find(|&(id, p)| {
+                    !coverage.grants(id) && !public_path(snapshot, p, target, true)
+                }) {
                     return deny(decision, Reason::PermissionNotGranted, Some(id));
                 }
                 Standing::SignedIn
@@ -392,9 +391,7 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     let level = match (standing, target) {
         (Standing::Visitor, _) => AccessLevel::NONE,
         (Standing::SignedIn, _) if admin_mode => AccessLevel::OWNER,
-        (Standing::SignedIn, Target::Namespace(idx, _)) => {
-            snapshot.effective_level(token.user_id, idx)
-        }
+        (Standing::SignedIn, Target::Namespace(..)) => member_level,
         (Standing::SignedIn, Target::User) => AccessLevel::OWNER,
         (Standing::SignedIn, Target::Instance) => AccessLevel::NONE,
     };
@@ -414,8 +411,8 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     }
 
     // 14: licensed features.
-    if let Some(idx) = ns {
-        let plan = snapshot.top_level(idx).plan;
+    if let Some(top) = top {
+        let plan = top.plan;
         if let Some((id, _)) = permissions().find(|(_, p)| p.min_plan.is_some_and(|min| plan < min))
         {
             return deny(decision, Reason::PlanRequired, Some(id));
@@ -522,23 +519,93 @@ fn resolve_route_boundary(
     }
 }
 
-/// Whether a granular scope's boundary covers the target.
+/// Which of a fine-grained token's scopes cover the target, worked out once per
+/// decision: the first 64 scopes are remembered in a mask, any further ones (which
+/// tokens rarely have) are asked again.
+struct Coverage<'s> {
+    snapshot: &'s Snapshot,
+    user: UserId,
+    member_level: AccessLevel,
+    target: Target,
+    scopes: &'s [GranularScope],
+    mask: u64,
+}
+
+impl<'s> Coverage<'s> {
+    fn of(
+        snapshot: &'s Snapshot,
+        user: UserId,
+        member_level: AccessLevel,
+        scopes: &'s [GranularScope],
+        target: Target,
+    ) -> Self {
+        let mut coverage = Self {
+            snapshot,
+            user,
+            member_level,
+            target,
+            scopes,
+            mask: 0,
+        };
+        for (i, scope) in scopes.iter().enumerate().take(64) {
+            if coverage.scope_covers(scope) {
+                coverage.mask |= 1 << i;
+            }
+        }
+        coverage
+    }
+
+    fn scope_covers(&self, scope: &GranularScope) -> bool {
+        covers(
+            self.snapshot,
+            self.user,
+            self.member_level,
+            scope,
+            self.target,
+        )
+    }
+
+    fn covered(&self, i: usize, scope: &GranularScope) -> bool {
+        if i < 64 {
+            self.mask >> i & 1 == 1
+        } else {
+            self.scope_covers(scope)
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self
+            .scopes
+            .iter()
+            .enumerate()
+            .any(|(i, s)| self.covered(i, s))
+    }
+
+    /// Whether a scope that covers the target grants the permission.
+    fn grants(&self, id: PermissionId) -> bool {
+        self.scopes
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.permissions.contains(id) && self.covered(i, s))
+    }
+}
+
+/// Whether a granular scope's boundary covers the target. `member_level` is the
+/// user's effective level on the target when it is a namespace.
 fn covers(
     snapshot: &Snapshot,
     user: UserId,
-    access: AccessKind,
+    member_level: AccessLevel,
     scope: &GranularScope,
     target: Target,
 ) -> bool {
-    match (access, target) {
+    match (scope.access, target) {
         (AccessKind::User, Target::User) | (AccessKind::Instance, Target::Instance) => true,
         (AccessKind::PersonalProjects, Target::Namespace(idx, BoundaryKind::Project)) => snapshot
             .ns(idx)
             .parent
             .is_some_and(|p| snapshot.ns(p).kind == NsKind::User(user)),
-        (AccessKind::AllMemberships, Target::Namespace(idx, _)) => {
-            snapshot.effective_level(user, idx) >= AccessLevel::GUEST
-        }
+        (AccessKind::AllMemberships, Target::Namespace(..)) => member_level >= AccessLevel::GUEST,
         (AccessKind::SelectedMemberships, Target::Namespace(idx, _)) => {
             snapshot.ancestry(idx).any(|(_, ns)| match ns.kind {
                 NsKind::Project(p) => scope.project_ids.contains(&p),

@@ -328,14 +328,6 @@ impl Snapshot {
         })
     }
 
-    pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
-        let mut ns = self.ns(idx);
-        while let Some(parent) = ns.parent {
-            ns = self.ns(parent);
-        }
-        ns
-    }
-
     /// The full path (`acme/web/app`) of a group or project.
     pub fn group_path(&self, id: GroupId) -> Option<&str> {
         self.groups.get(&id).map(|&i| self.ns(i).full_path.as_str())
@@ -347,19 +339,20 @@ impl Snapshot {
             .map(|&i| self.ns(i).full_path.as_str())
     }
 
-    /// The direct and inherited access level of `user` on a namespace (personal
-    /// namespaces: owner for their user).
-    pub(crate) fn effective_level(&self, user: UserId, idx: NsIdx) -> AccessLevel {
+    /// The direct and inherited access level of `user` on a namespace (owner of their
+    /// own personal namespace), and the namespace's top-level ancestor, in one walk.
+    pub(crate) fn level_and_top(&self, user: UserId, idx: NsIdx) -> (AccessLevel, &Namespace) {
         let mut best = AccessLevel::NONE;
+        let mut top = self.ns(idx);
         for (i, ns) in self.ancestry(idx) {
+            top = ns;
             if ns.kind == NsKind::User(user) {
-                return AccessLevel::OWNER;
-            }
-            if let Some(&level) = self.members.get(&(user, i)) {
+                best = AccessLevel::OWNER;
+            } else if let Some(&level) = self.members.get(&(user, i)) {
                 best = best.max(level);
             }
         }
-        best
+        (best, top)
     }
 
     // ---- users ----

@@ -18,11 +18,19 @@ fn level(l: AccessLevel) -> MinRole {
     MinRole::Level(l)
 }
 
-/// The table of DESIGN.md section 3: name, boundaries, minimum role, feature, public.
+/// A row of the table of DESIGN.md section 3: name, boundaries, minimum role, feature, public.
+type Row = (
+    &'static str,
+    &'static [BoundaryKind],
+    MinRole,
+    Option<&'static str>,
+    bool,
+);
+
 #[test]
 fn design_table_permissions_have_their_boundaries_roles_features_and_visibility() {
     use AccessLevel as L;
-    let rows: &[(&str, &[BoundaryKind], MinRole, Option<&str>, bool)] = &[
+    let rows: &[Row] = &[
         ("read_project", &[P], level(L::GUEST), None, true),
         ("delete_project", &[P], level(L::OWNER), None, false),
         ("read_group", &[G], level(L::GUEST), None, true),

@@ -1,5 +1,11 @@
 //! The generated artifacts stay true to their sources, and the shipped catalog keeps the
 //! promises of the design contract (DESIGN.md section 3).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a broken assumption should fail the test loudly"
+)]
 
 mod adding_permissions;
 mod design_contract;
