@@ -17,7 +17,7 @@ fn worked_example_passes_the_catalog_check() {
 
     let dir = scratch_dir("adding-permissions");
     EMBEDDED.extract(&dir).unwrap();
-    let target = dir.join("deployments/freeze_period.yml");
+    let target = dir.join("code/external_status_check.yml");
     assert!(
         !target.exists(),
         "the shipped catalog already has the example's file"
@@ -33,13 +33,14 @@ fn worked_example_passes_the_catalog_check() {
         }
         Err(e) => panic!("{e}"),
     };
-    let update = catalog.permission_by_name("update_freeze_period").unwrap();
-    assert_eq!(update.category, "deployments");
-    let read = catalog.permission_id("read_freeze_period").unwrap();
+    let update = catalog.permission_by_name("update_external_status_check").unwrap();
+    assert_eq!(update.category, "code");
+    assert_eq!(update.min_plan, Some(patrol::domain::Plan::Ultimate));
+    let read = catalog.permission_id("read_external_status_check").unwrap();
     assert!(update.implied.contains(read));
     let found = catalog
         .routes
-        .resolve("PUT", "/api/v4/projects/42/freeze_periods/7")
+        .resolve("PUT", "/api/v4/projects/42/external_status_checks/7")
         .unwrap();
     assert_eq!(found.required, [update.id]);
     assert!(
