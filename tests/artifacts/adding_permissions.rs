@@ -33,7 +33,9 @@ fn worked_example_passes_the_catalog_check() {
         }
         Err(e) => panic!("{e}"),
     };
-    let update = catalog.permission_by_name("update_external_status_check").unwrap();
+    let update = catalog
+        .permission_by_name("update_external_status_check")
+        .unwrap();
     assert_eq!(update.category, "code");
     assert_eq!(update.min_plan, Some(patrol::domain::Plan::Ultimate));
     let read = catalog.permission_id("read_external_status_check").unwrap();
