@@ -169,37 +169,36 @@ impl Builder {
                 continue;
             }
             match file_name.as_deref() {
-                Some("roles") => {
-                    if let Some(f) = self.deserialize::<source::RolesFile>(&node, source) {
-                        parsed.roles.extend(f.roles);
-                    }
-                }
-                Some("features") => {
-                    if let Some(f) = self.deserialize::<source::FeaturesFile>(&node, source) {
-                        parsed.features.extend(f.features);
-                    }
-                }
-                Some("scopes") => {
-                    if let Some(f) = self.deserialize::<source::ScopesFile>(&node, source) {
-                        parsed.scopes.extend(f.scopes);
-                    }
-                }
-                Some("job_token_policies") => {
-                    if let Some(f) = self.deserialize::<source::JobTokenPoliciesFile>(&node, source)
-                    {
-                        parsed.policies.extend(f.policies);
-                    }
-                }
-                Some("templates") => {
-                    if let Some(f) = self.deserialize::<source::TemplatesFile>(&node, source) {
-                        parsed.templates.extend(f.templates);
-                    }
-                }
-                Some("skipped_routes") => {
-                    if let Some(f) = self.deserialize::<source::SkippedRoutesFile>(&node, source) {
-                        parsed.skipped.extend(f.skipped_routes);
-                    }
-                }
+                Some("roles") => parsed.roles.extend(
+                    self.deserialize::<source::RolesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.roles),
+                ),
+                Some("features") => parsed.features.extend(
+                    self.deserialize::<source::FeaturesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.features),
+                ),
+                Some("scopes") => parsed.scopes.extend(
+                    self.deserialize::<source::ScopesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.scopes),
+                ),
+                Some("job_token_policies") => parsed.policies.extend(
+                    self.deserialize::<source::JobTokenPoliciesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.policies),
+                ),
+                Some("templates") => parsed.templates.extend(
+                    self.deserialize::<source::TemplatesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.templates),
+                ),
+                Some("skipped_routes") => parsed.skipped.extend(
+                    self.deserialize::<source::SkippedRoutesFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.skipped_routes),
+                ),
                 _ => self.violations.push(Violation {
                     origin: Origin {
                         file: self.names[source].clone(),

@@ -303,6 +303,12 @@ pub const PERMISSIONS: [&str; 15] = [
 ];
 const NOW: i64 = 1_000_000;
 
+/// A random visibility no wider than the parent's.
+fn visibility_at_most(rng: &mut Rng, max: Visibility) -> Visibility {
+    let allowed: Vec<Visibility> = VISIBILITIES.into_iter().filter(|v| *v <= max).collect();
+    rng.pick(&allowed)
+}
+
 fn subset(rng: &mut Rng, items: &[&'static str], percent: u64) -> Vec<&'static str> {
     items
         .iter()
@@ -339,13 +345,7 @@ impl World {
             let max = parent
                 .and_then(|p| w.groups.iter().find(|g| g.id == p))
                 .map_or(Visibility::Public, |g| g.visibility);
-            let visibility = rng.pick(
-                &VISIBILITIES
-                    .iter()
-                    .copied()
-                    .filter(|v| *v <= max)
-                    .collect::<Vec<_>>(),
-            );
+            let visibility = visibility_at_most(rng, max);
             let policy = (parent.is_none() && rng.chance(30)).then(|| {
                 (
                     rng.chance(80),
@@ -377,13 +377,7 @@ impl World {
                     .map_or(Visibility::Public, |g| g.visibility),
                 WOwner::User(_) => Visibility::Public,
             };
-            let visibility = rng.pick(
-                &VISIBILITIES
-                    .iter()
-                    .copied()
-                    .filter(|v| *v <= max)
-                    .collect::<Vec<_>>(),
-            );
+            let visibility = visibility_at_most(rng, max);
             let mut features = Vec::new();
             for f in FEATURES {
                 if rng.chance(40) {
