@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::catalog::{self, Catalog, LoadError};
+use crate::config::Settings;
+use crate::http::Application;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,12 +17,17 @@ use crate::catalog::{self, Catalog, LoadError};
     about = "Fine-grained token authorization service"
 )]
 struct Cli {
+    /// The configuration file (default: `patrol.toml` when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API.
+    Serve,
     /// Work with the permission catalog.
     Catalog {
         /// A catalog directory to use instead of the embedded one.
@@ -57,6 +64,7 @@ enum CatalogCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve => serve(cli.config.as_deref()),
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
             CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
@@ -157,5 +165,55 @@ fn coverage(dir: Option<&Path>, spec: &Path, min: Option<f64>) -> ExitCode {
                 .unwrap_or_default()
         );
         ExitCode::FAILURE
+    }
+}
+
+fn serve(config: Option<&Path>) -> ExitCode {
+    let settings = match Settings::load(config) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(settings.log_json);
+    let Some(catalog) = load_or_report(settings.catalog_dir.as_deref()) else {
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        let app = Application::build(&settings, std::sync::Arc::new(catalog)).await?;
+        tracing::info!(address = %app.local_addr()?, "patrol is listening");
+        app.run_until_stopped().await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot serve on {}: {e}", settings.listen);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`), as text or JSON.
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod http;
 pub mod token;
