@@ -96,6 +96,7 @@ pub fn load_files(base: &Path, mut files: Vec<(PathBuf, String)>) -> Result<Cata
     files.sort();
     let mut builder = Builder {
         names: files.iter().map(|(p, _)| base.join(p)).collect(),
+        texts: files.iter().map(|(_, t)| t.clone()).collect(),
         violations: Vec::new(),
     };
     let parsed = builder.parse(&files);
@@ -126,6 +127,8 @@ struct Parsed {
 struct Builder {
     /// File names by marked-yaml source id.
     names: Vec<PathBuf>,
+    /// File texts by marked-yaml source id, to place errors that carry no position.
+    texts: Vec<String>,
     violations: Vec<Violation>,
 }
 
@@ -252,18 +255,33 @@ impl Builder {
         match marked_yaml::from_node::<T>(node) {
             Ok(value) => Some(value),
             Err(e) => {
-                let line = e.start_mark().map_or(1, |m| m.line());
+                let message = e.to_string();
+                let line = e
+                    .start_mark()
+                    .map(|m| m.line())
+                    .or_else(|| self.line_of_field(source, &message))
+                    .unwrap_or(1);
                 self.violations.push(Violation {
                     origin: Origin {
                         file: self.names[source].clone(),
                         line,
                     },
                     kind: V::Syntax,
-                    message: lowercase_first(&e.to_string()),
+                    message: lowercase_first(&message),
                 });
                 None
             }
         }
+    }
+
+    /// An unknown field comes without a position: find the first line that sets it.
+    fn line_of_field(&self, source: usize, message: &str) -> Option<usize> {
+        let field = message.split('`').nth(1)?;
+        let key = format!("{field}:");
+        let text = self.texts.get(source)?;
+        text.lines()
+            .position(|line| line.trim_start().trim_start_matches("- ").starts_with(&key))
+            .map(|i| i + 1)
     }
 
     fn build(&mut self, parsed: Parsed) -> Catalog {
@@ -909,14 +927,15 @@ impl Builder {
                 continue;
             }
             let ids = self.resolve_all(&t.permissions, by_name, "permissions");
-            for (id, name) in ids.iter().zip(&t.permissions) {
+            for name in &t.permissions {
+                let Some(&id) = by_name.get(name.as_str()) else {
+                    continue;
+                };
                 let p = &permissions[id.index()];
                 if !access.boundaries().iter().any(|&b| p.min_role(b).is_some()) {
                     let message = format!(
-                        "template `{}` gives `{}` to {:?} access, where it cannot apply",
-                        *t.name,
-                        p.name,
-                        t.access.as_str()
+                        "template `{}` gives `{}` to `{}` access, where it cannot apply",
+                        *t.name, p.name, *t.access
                     );
                     self.report(name.span(), V::BoundaryMismatch, message);
                 }
