@@ -323,13 +323,15 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
         _ => None,
     };
 
-    // One walk up the namespace gives the user's membership level and the top-level group.
-    let (member_level, top) = match target {
-        Target::Namespace(idx, _) => {
-            let (level, top) = snapshot.level_and_top(token.user_id, idx);
-            (level, Some(top))
-        }
-        _ => (AccessLevel::NONE, None),
+    // The top-level group is a walk over parent links; the user's level, which costs a
+    // lookup per ancestor, is worked out only when a step needs it, and then once.
+    let top = ns.map(|idx| snapshot.top_level(idx));
+    let mut member_level_cache = None;
+    let mut member_level = || {
+        *member_level_cache.get_or_insert_with(|| match ns {
+            Some(idx) => snapshot.member_level(token.user_id, idx),
+            None => AccessLevel::NONE,
+        })
     };
 
     // 9: top-level groups that enforce fine-grained tokens.
@@ -369,7 +371,15 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
             Standing::SignedIn
         }
         Grant::FineGrained { scopes } => {
-            let coverage = Coverage::of(snapshot, token.user_id, member_level, scopes, target);
+            let needs_level = scopes
+                .iter()
+                .any(|s| s.access == AccessKind::AllMemberships);
+            let level = if needs_level {
+                member_level()
+            } else {
+                AccessLevel::NONE
+            };
+            let coverage = Coverage::of(snapshot, token.user_id, level, scopes, target);
             if coverage.is_empty() {
                 // A visitor: only what an anonymous user could do.
                 if let Some((id, _)) =
@@ -391,7 +401,7 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     let level = match (standing, target) {
         (Standing::Visitor, _) => AccessLevel::NONE,
         (Standing::SignedIn, _) if admin_mode => AccessLevel::OWNER,
-        (Standing::SignedIn, Target::Namespace(..)) => member_level,
+        (Standing::SignedIn, Target::Namespace(..)) => member_level(),
         (Standing::SignedIn, Target::User) => AccessLevel::OWNER,
         (Standing::SignedIn, Target::Instance) => AccessLevel::NONE,
     };

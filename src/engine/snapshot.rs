@@ -340,19 +340,27 @@ impl Snapshot {
     }
 
     /// The direct and inherited access level of `user` on a namespace (owner of their
-    /// own personal namespace), and the namespace's top-level ancestor, in one walk.
-    pub(crate) fn level_and_top(&self, user: UserId, idx: NsIdx) -> (AccessLevel, &Namespace) {
+    /// own personal namespace).
+    pub(crate) fn member_level(&self, user: UserId, idx: NsIdx) -> AccessLevel {
         let mut best = AccessLevel::NONE;
-        let mut top = self.ns(idx);
         for (i, ns) in self.ancestry(idx) {
-            top = ns;
             if ns.kind == NsKind::User(user) {
-                best = AccessLevel::OWNER;
-            } else if let Some(&level) = self.members.get(&(user, i)) {
+                return AccessLevel::OWNER;
+            }
+            if let Some(&level) = self.members.get(&(user, i)) {
                 best = best.max(level);
             }
         }
-        (best, top)
+        best
+    }
+
+    /// The namespace's top-level ancestor (itself when it has no parent).
+    pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
+        let mut ns = self.ns(idx);
+        while let Some(parent) = ns.parent {
+            ns = self.ns(parent);
+        }
+        ns
     }
 
     // ---- users ----
