@@ -404,10 +404,8 @@ fn bench(c: &mut Criterion) {
     let mut rng = Rng(0xDEC1_DE00_0000_0001);
     let mut checks = Vec::new();
     for _ in 0..REQUESTS {
-        let (user, token) = loop {
-            let t = rng.below(TOKENS);
-            break (w.tokens[t as usize].0, t);
-        };
+        let token = rng.below(TOKENS);
+        let user = w.tokens[token as usize].0;
         let ns = if rng.below(2) == 0 {
             w.members
                 .iter()
