@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::token::{Argon2Params, Prefixes};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `PATROL_LISTEN`, default `127.0.0.1:8080`; port 0 picks a free port.
@@ -19,6 +21,25 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// `PATROL_DATABASE_URL`: `sqlite://patrol.db` (created when missing) or `postgres://...`.
+    pub database_url: String,
+    /// `PATROL_ADMIN_KEY`: a bootstrap admin service key.
+    pub admin_key: Option<AdminKey>,
+    /// `PATROL_ARGON2`: the cost of hashing new secrets.
+    pub argon2: Argon2Params,
+    /// Token prefixes (`glpat-`, `glcbt-`). Fixed per instance: changing them would
+    /// orphan every token minted under the old ones.
+    pub prefixes: Prefixes,
+}
+
+/// The bootstrap admin key. Never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminKey(pub String);
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminKey(<redacted>)")
+    }
 }
 
 impl Default for Settings {
@@ -29,6 +50,10 @@ impl Default for Settings {
             log_json: false,
             request_timeout: Duration::from_secs(10),
             body_limit: 1024 * 1024,
+            database_url: "sqlite://patrol.db".to_owned(),
+            admin_key: None,
+            argon2: Argon2Params::default(),
+            prefixes: Prefixes::default(),
         }
     }
 }
@@ -55,6 +80,10 @@ struct FileSettings {
     log_format: Option<String>,
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
+    database_url: Option<String>,
+    argon2: Option<String>,
+    personal_token_prefix: Option<String>,
+    job_token_prefix: Option<String>,
 }
 
 impl Settings {
@@ -105,6 +134,53 @@ impl Settings {
         if let Some(bytes) = file.body_limit_bytes {
             settings.body_limit = bytes;
         }
+        if let Some(url) = file.database_url {
+            settings.database_url = url;
+        }
+        if let Some(params) = file.argon2 {
+            settings.argon2 = params
+                .parse()
+                .map_err(|e| file_error(format!("`argon2`: {e}")))?;
+        }
+        if let Some(prefix) = file.personal_token_prefix {
+            settings.prefixes.personal = check_prefix(prefix)
+                .map_err(|e| file_error(format!("`personal_token_prefix` {e}")))?;
+        }
+        if let Some(prefix) = file.job_token_prefix {
+            settings.prefixes.job =
+                check_prefix(prefix).map_err(|e| file_error(format!("`job_token_prefix` {e}")))?;
+        }
+        if settings
+            .prefixes
+            .personal
+            .starts_with(&settings.prefixes.job)
+            || settings
+                .prefixes
+                .job
+                .starts_with(&settings.prefixes.personal)
+        {
+            return Err(file_error(
+                "`personal_token_prefix` and `job_token_prefix` must differ and neither may start the other".to_owned(),
+            ));
+        }
+        if let Some(url) = env("PATROL_DATABASE_URL") {
+            settings.database_url = url;
+        }
+        if let Some(key) = env("PATROL_ADMIN_KEY").filter(|k| !k.is_empty()) {
+            if key.len() < 20 {
+                return Err(ConfigError::Env {
+                    name: "PATROL_ADMIN_KEY",
+                    message: "must be at least 20 characters long".to_owned(),
+                });
+            }
+            settings.admin_key = Some(AdminKey(key));
+        }
+        if let Some(params) = env("PATROL_ARGON2") {
+            settings.argon2 = params.parse().map_err(|message| ConfigError::Env {
+                name: "PATROL_ARGON2",
+                message,
+            })?;
+        }
         if let Some(listen) = env("PATROL_LISTEN") {
             settings.listen = listen.parse().map_err(|_| ConfigError::Env {
                 name: "PATROL_LISTEN",
@@ -121,6 +197,22 @@ impl Settings {
             })?;
         }
         Ok(settings)
+    }
+}
+
+/// A prefix is 1 to 20 lower-case letters, digits, `-` or `_`, ending in `-` or `_`.
+fn check_prefix(prefix: String) -> Result<String, String> {
+    let ok = (2..=20).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && (prefix.ends_with('-') || prefix.ends_with('_'));
+    if ok {
+        Ok(prefix)
+    } else {
+        Err(format!(
+            "must be 2 to 20 lower-case letters, digits, `-` or `_`, ending in `-` or `_`, not `{prefix}`"
+        ))
     }
 }
 
@@ -171,5 +263,27 @@ mod tests {
             toml::from_str::<FileSettings>("lisen = \"x\"").is_err(),
             "unknown keys are refused"
         );
+        let err = Settings::from_parts(
+            FileSettings::default(),
+            None,
+            env(&[("PATROL_ARGON2", "m=19456,t=2")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PATROL_ARGON2"));
+        let file: FileSettings = toml::from_str("personal_token_prefix = \"Acme\"").unwrap();
+        let err = Settings::from_parts(file, None, env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`personal_token_prefix`"));
+    }
+
+    #[test]
+    fn the_admin_key_is_never_printed() {
+        let settings = Settings::from_parts(
+            FileSettings::default(),
+            None,
+            env(&[("PATROL_ADMIN_KEY", "a-very-long-bootstrap-key")]),
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("a-very-long-bootstrap-key"));
+        assert_eq!(settings.database_url, "sqlite://patrol.db");
     }
 }

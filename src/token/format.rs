@@ -113,18 +113,23 @@ pub struct RandomUnavailable;
 pub fn generate(prefixes: &Prefixes, kind: TokenKind) -> Result<NewToken, RandomUnavailable> {
     let lookup_id = random_base62(LOOKUP_ID_LEN)?;
     let secret = random_base62(SECRET_LEN)?;
-    let prefix = prefixes.for_kind(kind);
-    let mut plaintext = String::with_capacity(prefix.len() + BODY_LEN);
-    plaintext.push_str(prefix);
-    plaintext.push_str(&lookup_id);
-    plaintext.push_str(&secret);
-    let checksum = checksum(&plaintext);
-    plaintext.push_str(std::str::from_utf8(&checksum).unwrap_or_default());
     Ok(NewToken {
-        plaintext,
+        plaintext: assemble(prefixes.for_kind(kind), &lookup_id, &secret),
         lookup_id,
         secret,
     })
+}
+
+/// The token string for its parts, checksum appended. Scanners and tests use it to
+/// build well-formed tokens; only `generate` makes secrets.
+pub fn assemble(prefix: &str, lookup_id: &str, secret: &str) -> String {
+    let mut plaintext = String::with_capacity(prefix.len() + BODY_LEN);
+    plaintext.push_str(prefix);
+    plaintext.push_str(lookup_id);
+    plaintext.push_str(secret);
+    let checksum = checksum(&plaintext);
+    plaintext.push_str(std::str::from_utf8(&checksum).unwrap_or_default());
+    plaintext
 }
 
 /// Parses and checks a token string: prefix, length, alphabet, checksum.

@@ -1,0 +1,226 @@
+//! The store: embedded SQLite (the zero-setup default) or Postgres (production), through
+//! sqlx. One `Store` type over both backends: every statement is written once, in SQL
+//! both accept (`$n` parameters, `RETURNING`, `ON CONFLICT`), and run on whichever pool
+//! the URL chose. Errors are backend-neutral (`StoreError`); the conformance suite in
+//! `tests/api/store.rs` runs every method on both.
+//!
+//! Reads are methods of `Store`; writes are methods of `Tx`, so that a caller can apply a
+//! change to the in-memory snapshot between writing and committing it, and roll back
+//! when the snapshot refuses it.
+
+mod directory;
+mod keys;
+mod settings;
+mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use thiserror::Error;
+
+pub use directory::{DirectoryDump, GroupRecord, ProjectRecord, TokenPolicyRecord, UserRecord};
+pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
+pub use settings::InstanceSettings;
+pub use tokens::{NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
+
+/// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is
+/// compiled once per backend, so it must be valid SQL for both.
+macro_rules! on_pool {
+    ($pool_enum:expr, $pool:ident => $body:expr) => {
+        match $pool_enum {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The same for an open transaction.
+macro_rules! on_tx {
+    ($tx_enum:expr, $tx:ident => $body:expr) => {
+        match $tx_enum {
+            $crate::store::TxInner::Sqlite($tx) => $body,
+            $crate::store::TxInner::Postgres($tx) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+#[derive(Debug)]
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// An open transaction. Dropped without `commit`, it rolls back.
+#[derive(Debug)]
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store cannot answer now (down, timed out, pool exhausted): a 503.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (a name or id already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row that patrol wrote no longer reads back as patrol wrote it.
+    #[error("the store holds a value patrol cannot read: {0}")]
+    Corrupt(String),
+    #[error("bad database URL `{url}`: {message}")]
+    Url { url: String, message: String },
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::TypeNotFound { .. } => Self::Corrupt(e.to_string()),
+            _ => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a request waits for a connection before the store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Store {
+    /// Connects to `sqlite://path` (the file is created when missing, in WAL mode) or
+    /// `postgres://...`. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let bad_url = |message: String| StoreError::Url {
+            url: url.to_owned(),
+            message,
+        };
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| bad_url(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Self {
+                pool: Pool::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(bad_url(
+                "must start with `sqlite:` or `postgres:`".to_owned(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        let run = match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        run.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Whether the store answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(&self.pool, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Closes every connection (tests, shutdown).
+    pub async fn close(&self) {
+        on_pool!(&self.pool, pool => pool.close().await);
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        on_tx!(self.inner, tx => tx.commit().await?);
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        on_tx!(self.inner, tx => tx.rollback().await?);
+        Ok(())
+    }
+}
+
+/// A u64 id as the store keeps it (BIGINT). Ids above `i64::MAX` are refused at the
+/// API, so this never wraps.
+pub(crate) fn db_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_db_id(id: i64) -> Result<u64> {
+    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("negative id {id}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,281 @@
+//! Tokens at rest: only the argon2id hash of the secret, found by the public lookup id.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use utoipa::ToSchema;
+
+use super::{Result, Store, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
+use crate::tokens::GranularScopeBody;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKindName {
+    Legacy,
+    FineGrained,
+    Job,
+}
+
+impl TokenKindName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::FineGrained => "fine_grained",
+            Self::Job => "job",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        from_json(&format!("\"{s}\""))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// Neither revoked nor expired.
+    Active,
+    Inactive,
+}
+
+/// A token as stored (without its plaintext, which is never stored).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: u64,
+    pub user_id: u64,
+    pub kind: TokenKindName,
+    pub name: String,
+    pub description: String,
+    pub lookup_id: String,
+    pub secret_hash: String,
+    pub scopes: Vec<String>,
+    pub granular_scopes: Vec<GranularScopeBody>,
+    pub allowed_ips: Vec<String>,
+    pub created_at: i64,
+    /// `YYYY-MM-DD`: the token stops working at 00:00 UTC that day.
+    pub expires_at: Option<String>,
+    pub revoked: bool,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ips: Vec<String>,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What creating a token writes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewTokenRow {
+    pub user_id: u64,
+    pub kind: TokenKindName,
+    pub name: String,
+    pub description: String,
+    pub lookup_id: String,
+    pub secret_hash: String,
+    pub scopes: Vec<String>,
+    pub granular_scopes: Vec<GranularScopeBody>,
+    pub allowed_ips: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for NewTokenRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTokenRow")
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/tokens` filters and page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFilter {
+    pub user_id: Option<u64>,
+    pub kind: Option<TokenKindName>,
+    pub state: Option<TokenState>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+    /// Today, `YYYY-MM-DD`: tokens expiring today or earlier are inactive.
+    pub today: String,
+}
+
+#[derive(FromRow)]
+struct TokenRow {
+    id: i64,
+    user_id: i64,
+    kind: String,
+    name: String,
+    description: String,
+    lookup_id: String,
+    secret_hash: String,
+    scopes: String,
+    granular_scopes: String,
+    allowed_ips: String,
+    created_at: i64,
+    expires_at: Option<String>,
+    revoked: bool,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    last_used_ips: String,
+}
+
+impl TokenRow {
+    fn into_record(self) -> Result<TokenRecord> {
+        Ok(TokenRecord {
+            id: from_db_id(self.id)?,
+            user_id: from_db_id(self.user_id)?,
+            kind: TokenKindName::parse(&self.kind)?,
+            name: self.name,
+            description: self.description,
+            lookup_id: self.lookup_id,
+            secret_hash: self.secret_hash,
+            scopes: from_json(&self.scopes)?,
+            granular_scopes: from_json(&self.granular_scopes)?,
+            allowed_ips: from_json(&self.allowed_ips)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+            revoked_at: self.revoked_at,
+            last_used_at: self.last_used_at,
+            last_used_ips: from_json(&self.last_used_ips)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
+     granular_scopes, allowed_ips, created_at, expires_at, revoked, revoked_at, last_used_at, \
+     last_used_ips";
+
+/// The filter of `list_tokens`, shared by its count and its page. `$5` is today.
+const FILTER: &str = "($1 IS NULL OR user_id = $1)
+     AND ($2 IS NULL OR kind = $2)
+     AND ($3 IS NULL OR ($3 = 'active') = (NOT revoked AND (expires_at IS NULL OR expires_at > $5)))
+     AND ($4 IS NULL OR LOWER(name) LIKE $4 ESCAPE '\\')";
+
+/// `search` as a LIKE pattern: lower case, `%`, `_` and `\` escaped.
+fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    pub async fn token_by_lookup(&self, lookup_id: &str) -> Result<Option<TokenRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE lookup_id = $1");
+        let row: Option<TokenRow> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(&sql).bind(lookup_id).fetch_optional(pool).await?
+        });
+        row.map(TokenRow::into_record).transpose()
+    }
+
+    pub async fn token(&self, id: u64) -> Result<Option<TokenRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1");
+        let row: Option<TokenRow> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(&sql).bind(db_id(id)).fetch_optional(pool).await?
+        });
+        row.map(TokenRow::into_record).transpose()
+    }
+
+    /// One page of tokens, newest first, and how many match in all.
+    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenRecord>, u64)> {
+        let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {FILTER}");
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM tokens WHERE {FILTER} ORDER BY id DESC LIMIT $6 OFFSET $7"
+        );
+        let user_id = filter.user_id.map(db_id);
+        let kind = filter.kind.map(TokenKindName::as_str);
+        let state = filter.state.map(|s| match s {
+            TokenState::Active => "active",
+            TokenState::Inactive => "inactive",
+        });
+        let search = filter.search.as_deref().map(like_pattern);
+        let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.per_page);
+        let (total, rows): (i64, Vec<TokenRow>) = on_pool!(&self.pool, pool => {
+            let total = sqlx::query_scalar(&count_sql)
+                .bind(user_id)
+                .bind(kind)
+                .bind(state)
+                .bind(&search)
+                .bind(&filter.today)
+                .fetch_one(pool)
+                .await?;
+            let rows = sqlx::query_as(&page_sql)
+                .bind(user_id)
+                .bind(kind)
+                .bind(state)
+                .bind(&search)
+                .bind(&filter.today)
+                .bind(i64::from(filter.per_page))
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            (total, rows)
+        });
+        let records = rows
+            .into_iter()
+            .map(TokenRow::into_record)
+            .collect::<Result<_>>()?;
+        Ok((records, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+impl Tx {
+    /// Writes a new token and returns its id.
+    pub async fn insert_token(&mut self, row: &NewTokenRow) -> Result<u64> {
+        let id: i64 = on_tx!(&mut self.inner, tx => {
+            sqlx::query_scalar(
+                "INSERT INTO tokens (user_id, kind, name, description, lookup_id, secret_hash, scopes,
+                     granular_scopes, allowed_ips, created_at, expires_at, revoked, last_used_ips)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, '[]')
+                 RETURNING id",
+            )
+            .bind(db_id(row.user_id))
+            .bind(row.kind.as_str())
+            .bind(&row.name)
+            .bind(&row.description)
+            .bind(&row.lookup_id)
+            .bind(&row.secret_hash)
+            .bind(to_json(&row.scopes))
+            .bind(to_json(&row.granular_scopes))
+            .bind(to_json(&row.allowed_ips))
+            .bind(row.created_at)
+            .bind(&row.expires_at)
+            .fetch_one(&mut **tx)
+            .await?
+        });
+        from_db_id(id)
+    }
+
+    /// Revokes a token that is not revoked yet. Returns whether it changed.
+    pub async fn revoke_token(&mut self, id: u64, now: i64) -> Result<bool> {
+        let changed = on_tx!(&mut self.inner, tx => {
+            sqlx::query("UPDATE tokens SET revoked = TRUE, revoked_at = $2 WHERE id = $1 AND NOT revoked")
+                .bind(db_id(id))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+}

@@ -1,0 +1,656 @@
+//! The store conformance suite: every store method, called directly, behaves the same on
+//! SQLite and Postgres.
+
+use std::collections::BTreeMap;
+
+use patrol::directory::{
+    GroupBody, MemberOf, Membership, NamespaceKind, NamespaceRef, ProjectBody, UserBody, UserState,
+};
+use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
+use patrol::store::{
+    InstanceSettings, KeyRole, NewServiceKey, NewTokenRow, Store, StoreError, TokenFilter,
+    TokenKindName, TokenPolicyRecord, TokenState,
+};
+use patrol::tokens::GranularScopeBody;
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
+
+on_both_backends!(
+    directory_round_trips,
+    deletes_take_memberships_and_policies_with_them,
+    tokens_round_trip_and_filter,
+    revocation_is_once,
+    service_keys_round_trip,
+    settings_round_trip,
+    unique_rules_are_conflicts,
+    an_uncommitted_transaction_writes_nothing,
+    migrations_are_idempotent,
+);
+
+/// A migrated store on a fresh database; the database is removed by `finish`.
+async fn open(backend: Backend) -> (Store, TestDb) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let expected = match db.backend {
+        Backend::Sqlite => patrol::store::Backend::Sqlite,
+        Backend::Postgres => patrol::store::Backend::Postgres,
+    };
+    assert_eq!(store.backend(), expected);
+    (store, db)
+}
+
+async fn finish(store: Store, db: TestDb) {
+    store.close().await;
+    db.remove().await;
+}
+
+fn user(name: &str) -> UserBody {
+    UserBody {
+        username: name.to_owned(),
+        state: UserState::Active,
+        admin: false,
+    }
+}
+
+fn group(parent_id: Option<u64>, path: &str, visibility: Visibility) -> GroupBody {
+    GroupBody {
+        parent_id,
+        path: path.to_owned(),
+        name: path.to_uppercase(),
+        visibility,
+        plan: None,
+    }
+}
+
+fn project(kind: NamespaceKind, id: u64, path: &str) -> ProjectBody {
+    ProjectBody {
+        namespace: NamespaceRef { kind, id },
+        path: path.to_owned(),
+        name: format!("The {path}"),
+        visibility: Visibility::Private,
+        features: BTreeMap::new(),
+    }
+}
+
+fn member(of: MemberOf, namespace_id: u64, user_id: u64, level: AccessLevel) -> Membership {
+    Membership {
+        of,
+        namespace_id,
+        user_id,
+        access_level: level,
+    }
+}
+
+fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
+    NewTokenRow {
+        user_id,
+        kind: TokenKindName::Legacy,
+        name: name.to_owned(),
+        description: String::new(),
+        lookup_id: lookup_id.to_owned(),
+        secret_hash: format!("$argon2id$hash-of-{lookup_id}"),
+        scopes: vec!["api".to_owned()],
+        granular_scopes: Vec::new(),
+        allowed_ips: Vec::new(),
+        created_at: 1_700_000_000,
+        expires_at: Some("2030-01-01".to_owned()),
+    }
+}
+
+fn filter(today: &str) -> TokenFilter {
+    TokenFilter {
+        user_id: None,
+        kind: None,
+        state: None,
+        search: None,
+        page: 1,
+        per_page: 100,
+        today: today.to_owned(),
+    }
+}
+
+async fn directory_round_trips(backend: Backend) {
+    let (store, db) = open(backend).await;
+    assert_eq!(
+        store.load_directory().await.unwrap(),
+        Default::default(),
+        "starts empty"
+    );
+
+    let mut blocked = user("carol");
+    blocked.state = UserState::Blocked;
+    let mut admin = user("root");
+    admin.admin = true;
+    // The child group has the lower id: loading must still put its parent first.
+    let mut parent = group(None, "acme", Visibility::Public);
+    parent.plan = Some(Plan::Ultimate);
+    let child = group(Some(9), "web", Visibility::Internal);
+    let mut site = project(NamespaceKind::Group, 2, "site");
+    site.features
+        .insert("issues".to_owned(), FeatureAccess::Private);
+    site.features
+        .insert("wiki".to_owned(), FeatureAccess::Disabled);
+    let notes = project(NamespaceKind::User, 1, "notes");
+    let policy = TokenPolicyRecord {
+        group_id: 9,
+        enforce_fine_grained: true,
+        enforced_after: Some("2026-01-01".to_owned()),
+    };
+
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice")).await.unwrap();
+    tx.put_user(3, &admin).await.unwrap();
+    tx.put_user(4, &blocked).await.unwrap();
+    tx.put_group(9, &parent).await.unwrap();
+    tx.put_group(2, &child).await.unwrap();
+    tx.put_project(43, &site).await.unwrap();
+    tx.put_project(45, &notes).await.unwrap();
+    tx.put_member(&member(MemberOf::Group, 9, 1, AccessLevel::DEVELOPER))
+        .await
+        .unwrap();
+    tx.put_member(&member(MemberOf::Project, 43, 4, AccessLevel::GUEST))
+        .await
+        .unwrap();
+    tx.put_token_policy(&policy).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let dump = store.load_directory().await.unwrap();
+    let users: Vec<_> = dump.users.iter().map(|u| (u.id, u.body.clone())).collect();
+    assert_eq!(users, [(1, user("alice")), (3, admin), (4, blocked)]);
+    let groups: Vec<_> = dump.groups.iter().map(|g| (g.id, g.body.clone())).collect();
+    assert_eq!(groups, [(9, parent), (2, child)], "parents first");
+    let projects: Vec<_> = dump
+        .projects
+        .iter()
+        .map(|p| (p.id, p.body.clone()))
+        .collect();
+    assert_eq!(projects, [(43, site), (45, notes)]);
+    assert_eq!(
+        dump.memberships,
+        [
+            member(MemberOf::Group, 9, 1, AccessLevel::DEVELOPER),
+            member(MemberOf::Project, 43, 4, AccessLevel::GUEST),
+        ]
+    );
+    assert_eq!(dump.token_policies, [policy]);
+
+    // A put replaces: a changed username, a new access level, a lifted policy.
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice2")).await.unwrap();
+    tx.put_member(&member(MemberOf::Group, 9, 1, AccessLevel::OWNER))
+        .await
+        .unwrap();
+    let lifted = TokenPolicyRecord {
+        group_id: 9,
+        enforce_fine_grained: false,
+        enforced_after: None,
+    };
+    tx.put_token_policy(&lifted).await.unwrap();
+    tx.commit().await.unwrap();
+    let dump = store.load_directory().await.unwrap();
+    assert_eq!(dump.users[0].body.username, "alice2");
+    assert_eq!(dump.memberships[0].access_level, AccessLevel::OWNER);
+    assert_eq!(dump.memberships.len(), 2);
+    assert_eq!(dump.token_policies, [lifted]);
+    finish(store, db).await;
+}
+
+async fn deletes_take_memberships_and_policies_with_them(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice")).await.unwrap();
+    tx.put_user(2, &user("bob")).await.unwrap();
+    tx.put_group(7, &group(None, "acme", Visibility::Private))
+        .await
+        .unwrap();
+    tx.put_project(42, &project(NamespaceKind::Group, 7, "app"))
+        .await
+        .unwrap();
+    tx.put_member(&member(MemberOf::Group, 7, 1, AccessLevel::DEVELOPER))
+        .await
+        .unwrap();
+    tx.put_member(&member(MemberOf::Group, 7, 2, AccessLevel::GUEST))
+        .await
+        .unwrap();
+    tx.put_member(&member(MemberOf::Project, 42, 2, AccessLevel::REPORTER))
+        .await
+        .unwrap();
+    tx.put_token_policy(&TokenPolicyRecord {
+        group_id: 7,
+        enforce_fine_grained: true,
+        enforced_after: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.delete_member(MemberOf::Group, 7, 1).await.unwrap());
+    assert!(
+        !tx.delete_member(MemberOf::Group, 7, 1).await.unwrap(),
+        "already gone"
+    );
+    assert!(tx.delete_user(2).await.unwrap());
+    assert!(!tx.delete_user(2).await.unwrap());
+    tx.commit().await.unwrap();
+    let dump = store.load_directory().await.unwrap();
+    assert!(dump.memberships.is_empty(), "{:?}", dump.memberships);
+    assert_eq!(dump.users.len(), 1);
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.delete_project(42).await.unwrap());
+    assert!(!tx.delete_project(42).await.unwrap());
+    assert!(tx.delete_group(7).await.unwrap());
+    assert!(!tx.delete_group(7).await.unwrap());
+    tx.commit().await.unwrap();
+    let dump = store.load_directory().await.unwrap();
+    assert!(dump.groups.is_empty() && dump.projects.is_empty());
+    assert!(
+        dump.token_policies.is_empty(),
+        "the policy goes with its group"
+    );
+    finish(store, db).await;
+}
+
+async fn tokens_round_trip_and_filter(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let fine = NewTokenRow {
+        kind: TokenKindName::FineGrained,
+        description: "CI reader".to_owned(),
+        scopes: Vec::new(),
+        granular_scopes: vec![GranularScopeBody {
+            access: AccessKind::SelectedMemberships,
+            project_ids: vec![42],
+            group_ids: vec![7, 8],
+            permissions: vec!["read_issue".to_owned(), "read_code".to_owned()],
+        }],
+        allowed_ips: vec!["10.0.0.0/8".to_owned()],
+        expires_at: None,
+        ..token_row(1, "Fine_100%", "lookupfine0000000001")
+    };
+    let rows = [
+        token_row(1, "Alpha", "lookupalpha000000001"),
+        token_row(2, "beta", "lookupbeta0000000001"),
+        NewTokenRow {
+            expires_at: Some("2026-01-01".to_owned()),
+            ..token_row(1, "Expired alpha", "lookupexpired0000001")
+        },
+        fine.clone(),
+    ];
+    let mut ids = Vec::new();
+    let mut tx = store.begin().await.unwrap();
+    for row in &rows {
+        ids.push(tx.insert_token(row).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+
+    let record = store
+        .token_by_lookup("lookupfine0000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.id, ids[3]);
+    assert_eq!(
+        (
+            record.user_id,
+            record.kind,
+            record.name.as_str(),
+            record.description.as_str()
+        ),
+        (1, TokenKindName::FineGrained, "Fine_100%", "CI reader")
+    );
+    assert_eq!(record.secret_hash, fine.secret_hash);
+    assert_eq!(record.granular_scopes, fine.granular_scopes);
+    assert_eq!(record.allowed_ips, fine.allowed_ips);
+    assert!(record.scopes.is_empty());
+    assert_eq!(
+        (record.created_at, record.expires_at.as_deref()),
+        (1_700_000_000, None)
+    );
+    assert!(!record.revoked && record.revoked_at.is_none());
+    assert!(record.last_used_at.is_none() && record.last_used_ips.is_empty());
+    assert_eq!(store.token(ids[3]).await.unwrap().as_ref(), Some(&record));
+    assert!(
+        store
+            .token_by_lookup("lookupnone0000000001")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.token(9_999).await.unwrap().is_none());
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.revoke_token(ids[1], 1_700_000_500).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let today = "2026-06-01";
+    let names = |(records, _): &(Vec<patrol::store::TokenRecord>, u64)| -> Vec<String> {
+        records.iter().map(|r| r.name.clone()).collect()
+    };
+    let cases: Vec<(&str, TokenFilter, Vec<&str>, u64)> = vec![
+        (
+            "all, newest first",
+            filter(today),
+            vec!["Fine_100%", "Expired alpha", "beta", "Alpha"],
+            4,
+        ),
+        (
+            "by user",
+            TokenFilter {
+                user_id: Some(2),
+                ..filter(today)
+            },
+            vec!["beta"],
+            1,
+        ),
+        (
+            "by kind",
+            TokenFilter {
+                kind: Some(TokenKindName::FineGrained),
+                ..filter(today)
+            },
+            vec!["Fine_100%"],
+            1,
+        ),
+        (
+            "active: not revoked, not expired",
+            TokenFilter {
+                state: Some(TokenState::Active),
+                ..filter(today)
+            },
+            vec!["Fine_100%", "Alpha"],
+            2,
+        ),
+        (
+            "inactive: revoked or expired",
+            TokenFilter {
+                state: Some(TokenState::Inactive),
+                ..filter(today)
+            },
+            vec!["Expired alpha", "beta"],
+            2,
+        ),
+        (
+            "a token expires at 00:00 UTC of its date",
+            TokenFilter {
+                state: Some(TokenState::Active),
+                ..filter("2026-01-01")
+            },
+            vec!["Fine_100%", "Alpha"],
+            2,
+        ),
+        (
+            "the day before, it is active",
+            TokenFilter {
+                state: Some(TokenState::Active),
+                ..filter("2025-12-31")
+            },
+            vec!["Fine_100%", "Expired alpha", "Alpha"],
+            3,
+        ),
+        (
+            "search ignores case",
+            TokenFilter {
+                search: Some("ALPHA".to_owned()),
+                ..filter(today)
+            },
+            vec!["Expired alpha", "Alpha"],
+            2,
+        ),
+        (
+            "search is literal: %",
+            TokenFilter {
+                search: Some("100%".to_owned()),
+                ..filter(today)
+            },
+            vec!["Fine_100%"],
+            1,
+        ),
+        (
+            "search is literal: _",
+            TokenFilter {
+                search: Some("e_1".to_owned()),
+                ..filter(today)
+            },
+            vec!["Fine_100%"],
+            1,
+        ),
+        (
+            "search, no match",
+            TokenFilter {
+                search: Some("a%a".to_owned()),
+                ..filter(today)
+            },
+            vec![],
+            0,
+        ),
+        (
+            "page 2 of 3",
+            TokenFilter {
+                page: 2,
+                per_page: 3,
+                ..filter(today)
+            },
+            vec!["Alpha"],
+            4,
+        ),
+        (
+            "past the end",
+            TokenFilter {
+                page: 9,
+                per_page: 3,
+                ..filter(today)
+            },
+            vec![],
+            4,
+        ),
+        (
+            "filters combine",
+            TokenFilter {
+                user_id: Some(1),
+                kind: Some(TokenKindName::Legacy),
+                state: Some(TokenState::Active),
+                ..filter(today)
+            },
+            vec!["Alpha"],
+            1,
+        ),
+    ];
+    for (case, filter, expected, total) in cases {
+        let page = store.list_tokens(&filter).await.unwrap();
+        assert_eq!(names(&page), expected, "{case}");
+        assert_eq!(page.1, total, "{case}: total");
+    }
+    finish(store, db).await;
+}
+
+async fn revocation_is_once(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let mut tx = store.begin().await.unwrap();
+    let id = tx
+        .insert_token(&token_row(1, "t", "lookuprevoke00000001"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.revoke_token(id, 1_700_000_100).await.unwrap());
+    assert!(
+        !tx.revoke_token(id, 1_700_000_200).await.unwrap(),
+        "a second revoke changes nothing"
+    );
+    assert!(
+        !tx.revoke_token(9_999, 1_700_000_200).await.unwrap(),
+        "no such token"
+    );
+    tx.commit().await.unwrap();
+    let record = store.token(id).await.unwrap().unwrap();
+    assert!(record.revoked);
+    assert_eq!(
+        record.revoked_at,
+        Some(1_700_000_100),
+        "the first revocation's time stays"
+    );
+    finish(store, db).await;
+}
+
+async fn service_keys_round_trip(backend: Backend) {
+    let (store, db) = open(backend).await;
+    assert!(store.service_keys().await.unwrap().is_empty());
+    let keys = [
+        ("gateway", KeyRole::Authorize, "keylookup00000000001"),
+        ("sync", KeyRole::Manage, "keylookup00000000002"),
+        ("ops", KeyRole::Admin, "keylookup00000000003"),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for (name, role, lookup_id) in keys {
+        let key = NewServiceKey {
+            name: name.to_owned(),
+            role,
+            lookup_id: lookup_id.to_owned(),
+            secret_hash: format!("$argon2id$hash-of-{name}"),
+            created_at: 1_700_000_000,
+        };
+        ids.push(tx.insert_service_key(&key).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+
+    let listed = store.service_keys().await.unwrap();
+    let summary: Vec<_> = listed
+        .iter()
+        .map(|k| (k.name.as_str(), k.role, k.lookup_id.as_str()))
+        .collect();
+    assert_eq!(summary, keys, "oldest first");
+    let found = store
+        .service_key_by_lookup("keylookup00000000002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.secret_hash.as_str()),
+        (ids[1], "$argon2id$hash-of-sync")
+    );
+    assert!(
+        store
+            .service_key_by_lookup("keylookup00000000009")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.revoke_service_key(ids[1], 1_700_000_300)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("keylookup00000000002")
+    );
+    assert_eq!(
+        tx.revoke_service_key(ids[1], 1_700_000_400).await.unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(
+        tx.revoke_service_key(9_999, 1_700_000_400).await.unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+    let revoked = store
+        .service_key_by_lookup("keylookup00000000002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(1_700_000_300));
+    assert_eq!(
+        store.service_keys().await.unwrap().len(),
+        3,
+        "revoked keys are still listed"
+    );
+    finish(store, db).await;
+}
+
+async fn settings_round_trip(backend: Backend) {
+    let (store, db) = open(backend).await;
+    assert_eq!(store.settings().await.unwrap(), InstanceSettings::default());
+    let changed = InstanceSettings {
+        max_lifetime_days: 3650,
+        require_expiry: false,
+        allow_legacy_token_creation: false,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.put_settings(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.settings().await.unwrap(), changed);
+    finish(store, db).await;
+}
+
+async fn unique_rules_are_conflicts(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_token(&token_row(1, "a", "lookupsame0000000001"))
+        .await
+        .unwrap();
+    let again = tx
+        .insert_token(&token_row(1, "b", "lookupsame0000000001"))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    drop(tx);
+
+    let key = NewServiceKey {
+        name: "k".to_owned(),
+        role: KeyRole::Admin,
+        lookup_id: "keylookupsame0000001".to_owned(),
+        secret_hash: "h".to_owned(),
+        created_at: 0,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_service_key(&key).await.unwrap();
+    let again = tx.insert_service_key(&key).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    finish(store, db).await;
+}
+
+async fn an_uncommitted_transaction_writes_nothing(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice")).await.unwrap();
+    tx.insert_token(&token_row(1, "a", "lookuprollback000001"))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(2, &user("bob")).await.unwrap();
+    drop(tx);
+    assert!(store.load_directory().await.unwrap().users.is_empty());
+    assert_eq!(store.list_tokens(&filter("2026-06-01")).await.unwrap().1, 0);
+    finish(store, db).await;
+}
+
+async fn migrations_are_idempotent(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice")).await.unwrap();
+    tx.commit().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    store.close().await;
+
+    // A second process on the same database migrates again and sees the same data.
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.load_directory().await.unwrap().users.len(), 1);
+    finish(store, db).await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused_before_connecting() {
+    for url in ["mysql://localhost/db", "patrol.db", "postgres://[::1"] {
+        let error = Store::connect(url).await.unwrap_err();
+        assert!(matches!(error, StoreError::Url { .. }), "{url}: {error:?}");
+    }
+}
