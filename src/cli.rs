@@ -26,8 +26,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
-    Serve,
+    /// Serve the HTTP API (applies pending migrations first unless `--no-migrate`).
+    Serve {
+        /// Do not apply pending migrations.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending migrations to the store and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
     /// Work with the permission catalog.
     Catalog {
         /// A catalog directory to use instead of the embedded one.
@@ -64,7 +72,12 @@ enum CatalogCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve => serve(cli.config.as_deref()),
+        Command::Serve { no_migrate } => serve(cli.config.as_deref(), !no_migrate),
+        Command::Migrate => migrate(cli.config.as_deref()),
+        Command::Openapi => {
+            print!("{}", crate::http::openapi::document());
+            ExitCode::SUCCESS
+        }
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
             CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
@@ -168,7 +181,7 @@ fn coverage(dir: Option<&Path>, spec: &Path, min: Option<f64>) -> ExitCode {
     }
 }
 
-fn serve(config: Option<&Path>) -> ExitCode {
+fn serve(config: Option<&Path>, migrate: bool) -> ExitCode {
     let settings = match Settings::load(config) {
         Ok(settings) => settings,
         Err(e) => {
@@ -180,26 +193,64 @@ fn serve(config: Option<&Path>) -> ExitCode {
     let Some(catalog) = load_or_report(settings.catalog_dir.as_deref()) else {
         return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let served = runtime.block_on(async {
-        let app = Application::build(&settings, std::sync::Arc::new(catalog)).await?;
-        tracing::info!(address = %app.local_addr()?, "patrol is listening");
-        app.run_until_stopped().await
+        let app = Application::build(&settings, std::sync::Arc::new(catalog), migrate)
+            .await
+            .map_err(|e| e.to_string())?;
+        let address = app.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%address, backend = ?app.service().store().backend(), "patrol is listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: cannot serve on {}: {e}", settings.listen);
+            eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(config: Option<&Path>) -> ExitCode {
+    let settings = match Settings::load(config) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let migrated = runtime.block_on(async {
+        let store = crate::store::Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        store.close().await;
+        Ok::<_, crate::store::StoreError>(())
+    });
+    match migrated {
+        Ok(()) => {
+            println!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
         }
     }
 }

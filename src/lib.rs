@@ -4,8 +4,14 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod metrics;
+pub mod service;
+pub mod store;
 pub mod token;
+pub mod tokens;

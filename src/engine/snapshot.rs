@@ -241,6 +241,8 @@ pub enum SnapshotError {
     PathTaken(String),
     #[error("group {0} still has subgroups or projects")]
     NotEmpty(u64),
+    #[error("user {0} still has personal projects")]
+    UserHasProjects(u64),
     #[error("group {0} is not a top-level group")]
     NotTopLevel(u64),
 }
@@ -354,6 +356,18 @@ impl Snapshot {
         best
     }
 
+    /// The user's effective level on a project, or `None` when the project does not exist.
+    pub fn project_member_level(&self, user: UserId, id: ProjectId) -> Option<AccessLevel> {
+        let idx = *self.projects.get(&id)?;
+        Some(self.member_level(user, idx))
+    }
+
+    /// The user's effective level on a group, or `None` when the group does not exist.
+    pub fn group_member_level(&self, user: UserId, id: GroupId) -> Option<AccessLevel> {
+        let idx = *self.groups.get(&id)?;
+        Some(self.member_level(user, idx))
+    }
+
     /// The namespace's top-level ancestor (itself when it has no parent).
     pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
         let mut ns = self.ns(idx);
@@ -391,6 +405,22 @@ impl Snapshot {
             }
         }
         self.users.insert(id, user);
+        Ok(())
+    }
+
+    /// Removes a user without personal projects, with their memberships.
+    pub fn remove_user(&mut self, id: UserId) -> Result<(), SnapshotError> {
+        let idx = *self
+            .personal
+            .get(&id)
+            .ok_or(SnapshotError::UnknownUser(id.0))?;
+        if !self.ns(idx).children.is_empty() {
+            return Err(SnapshotError::UserHasProjects(id.0));
+        }
+        self.members.retain(|&(user, _), _| user != id);
+        self.personal.remove(&id);
+        self.users.remove(&id);
+        self.bury(idx);
         Ok(())
     }
 

@@ -84,7 +84,10 @@ fn view<'c>(catalog: &'c Catalog, p: &'c Permission) -> PermissionView<'c> {
     }
 }
 
-async fn list_permissions(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// Every permission of the catalog.
+#[utoipa::path(get, path = "/v1/catalog/permissions", tag = "catalog",
+    responses((status = 200, body = [Object])))]
+pub async fn list_permissions(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let all: Vec<PermissionView<'_>> = catalog
         .permissions
@@ -94,7 +97,11 @@ async fn list_permissions(State(state): State<AppState>) -> Json<serde_json::Val
     Json(serde_json::json!(all))
 }
 
-async fn show_permission(
+/// One permission.
+#[utoipa::path(get, path = "/v1/catalog/permissions/{name}", tag = "catalog",
+    params(("name" = String, Path)),
+    responses((status = 200, body = [Object]), (status = 404, body = super::ErrorBody)))]
+pub async fn show_permission(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -105,7 +112,10 @@ async fn show_permission(
     Ok(Json(serde_json::json!(view(catalog, p))))
 }
 
-async fn scopes(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// The legacy scopes and the permissions each grants.
+#[utoipa::path(get, path = "/v1/catalog/scopes", tag = "catalog",
+    responses((status = 200, body = [Object])))]
+pub async fn scopes(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let scopes: Vec<_> = catalog
         .scopes
@@ -119,7 +129,10 @@ async fn scopes(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!(scopes))
 }
 
-async fn job_token_policies(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// The job token policies.
+#[utoipa::path(get, path = "/v1/catalog/job-token-policies", tag = "catalog",
+    responses((status = 200, body = [Object])))]
+pub async fn job_token_policies(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let policies: Vec<_> = catalog
         .job_token_policies
@@ -137,7 +150,10 @@ async fn job_token_policies(State(state): State<AppState>) -> Json<serde_json::V
     Json(serde_json::json!(policies))
 }
 
-async fn templates(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// Named permission sets that prefill a new token.
+#[utoipa::path(get, path = "/v1/catalog/templates", tag = "catalog",
+    responses((status = 200, body = Object)))]
+pub async fn templates(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let templates: Vec<_> = catalog
         .templates
@@ -151,6 +167,9 @@ async fn templates(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!(templates))
 }
 
-async fn page(State(state): State<AppState>) -> Html<String> {
+/// The permissions page.
+#[utoipa::path(get, path = "/docs/permissions", tag = "catalog",
+    responses((status = 200, body = String, content_type = "text/html")))]
+pub async fn page(State(state): State<AppState>) -> Html<String> {
     Html(state.permissions_html.to_string())
 }

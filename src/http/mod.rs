@@ -1,33 +1,57 @@
-//! The HTTP service: one router per concern, merged here with the request-id, trace,
-//! timeout and body-limit layers. Handlers parse, call the library and map errors; they
-//! hold no logic of their own.
+//! The HTTP service: one router per concern, merged here behind the service-key check
+//! of each, with the request-id, trace, timeout and body-limit layers. Handlers parse,
+//! call the service and map errors; they hold no logic of their own.
 
+mod admin;
+mod authorize;
 mod catalog;
+mod directory;
 mod error;
+mod extract;
 mod health;
+pub mod openapi;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn_with_state;
+use thiserror::Error;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
+pub use authorize::{AuthorizeRequest, AuthorizeResponse, BatchRequest, BatchResponse};
+pub use error::{ApiError, ErrorBody};
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::directory::MAX_ID;
+use crate::service::{Service, ServiceError};
+use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub catalog: Arc<Catalog>,
+    pub service: Arc<Service>,
     /// The permissions page, rendered once at start.
     pub permissions_html: Arc<str>,
+}
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot load the store: {0}")]
+    Service(#[from] ServiceError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
 }
 
 /// The bound, ready-to-run service (port 0 in tests picks a free port).
@@ -35,18 +59,32 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    service: Arc<Service>,
 }
 
 impl Application {
-    pub async fn build(settings: &Settings, catalog: Arc<Catalog>) -> std::io::Result<Self> {
+    /// Opens the store (migrating it unless `migrate` is false), loads the snapshot and
+    /// binds the listener.
+    pub async fn build(
+        settings: &Settings,
+        catalog: Arc<Catalog>,
+        migrate: bool,
+    ) -> Result<Self, StartError> {
+        let store = Store::connect(&settings.database_url).await?;
+        if migrate {
+            store.migrate().await?;
+        }
+        let service = Arc::new(Service::start(Arc::clone(&catalog), store, settings).await?);
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState {
             permissions_html: crate::catalog::docs::html(&catalog).into(),
             catalog,
+            service: Arc::clone(&service),
         };
         Ok(Self {
             listener,
             router: router(state, settings),
+            service,
         })
     }
 
@@ -54,20 +92,62 @@ impl Application {
         self.listener.local_addr()
     }
 
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        self.serve(shutdown_signal()).await
     }
+
+    /// Serves until `stop` completes (tests).
+    pub async fn serve(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let healer = tokio::spawn(heal_forever(Arc::clone(&self.service)));
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await;
+        healer.abort();
+        self.service.store().close().await;
+        served
+    }
+}
+
+/// Rebuilds the snapshot whenever a failed commit left it stale.
+async fn heal_forever(service: Arc<Service>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        service.heal().await;
+    }
+}
+
+/// Ids are signed 64-bit in the store; larger ones are refused.
+fn check_id(id: u64) -> Result<u64, ApiError> {
+    if id > MAX_ID {
+        return Err(ApiError::bad_request("id", "must be below 2^63"));
+    }
+    Ok(id)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn router(state: AppState, settings: &Settings) -> Router {
+    use extract::{ADMIN, AUTHORIZE, MANAGE, require};
+    let decisions =
+        authorize::router().route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
+    let managed = directory::router()
+        .merge(tokens::router())
+        .route_layer(from_fn_with_state(state.clone(), require::<MANAGE>));
+    let admin = admin::router().route_layer(from_fn_with_state(state.clone(), require::<ADMIN>));
     Router::new()
         .merge(health::router())
         .merge(catalog::router())
+        .merge(decisions)
+        .merge(managed)
+        .merge(admin)
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))

@@ -1,26 +1,43 @@
-use crate::spawn_app;
+use reqwest::Method;
 
-#[tokio::test]
-async fn health_and_readiness_answer_ok() {
-    let app = spawn_app().await;
-    for path in ["/healthz", "/readyz"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status(), 200, "{path}");
+use crate::on_both_backends;
+use crate::support::{Backend, spawn};
+
+on_both_backends!(
+    health_readiness_and_metrics_answer,
+    the_store_going_away_makes_readiness_fail
+);
+
+async fn health_readiness_and_metrics_answer(backend: Backend) {
+    let app = spawn(backend).await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let answer = app.call_as(None, Method::GET, path, None).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        assert!(answer.headers.contains_key("x-request-id"), "{path}");
     }
+    let metrics = app.call_as(None, Method::GET, "/metrics", None).await.text;
+    assert!(
+        metrics.contains("patrol_decision_duration_seconds"),
+        "{metrics}"
+    );
+    let spec = app.call_as(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(spec.body["openapi"], "3.1.0");
+    app.finish().await;
 }
 
-#[tokio::test]
-async fn every_response_carries_a_request_id() {
-    let app = spawn_app().await;
-    let response = app.get("/healthz").await;
-    assert!(response.headers().contains_key("x-request-id"));
+async fn the_store_going_away_makes_readiness_fail(backend: Backend) {
+    let app = spawn(backend).await;
+    app.service.store().close().await;
+    let answer = app.call_as(None, Method::GET, "/readyz", None).await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    app.finish().await;
 }
 
 #[tokio::test]
 async fn unknown_endpoints_are_json_404s() {
-    let app = spawn_app().await;
-    let response = app.get("/v1/nothing").await;
-    assert_eq!(response.status(), 404);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "no such endpoint");
+    let app = spawn(Backend::Sqlite).await;
+    let answer = app.call_as(None, Method::GET, "/v1/nothing", None).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.body["error"], "no such endpoint");
+    app.finish().await;
 }

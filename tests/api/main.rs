@@ -1,4 +1,6 @@
-//! API tests: each starts the real application on a random port and talks HTTP to it.
+//! API tests: each starts the real application on a random port, on a fresh database,
+//! and talks HTTP to it. Tests that touch the store run on both backends, as
+//! `<test>::sqlite` and `<test>::postgres`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -6,42 +8,13 @@
     reason = "test code: a broken assumption should fail the test loudly"
 )]
 
+mod admin;
+mod authorize;
+mod callers;
 mod catalog;
+mod directory;
 mod health;
-
-use std::sync::Arc;
-
-use patrol::config::Settings;
-use patrol::http::Application;
-
-#[derive(Debug)]
-pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
-}
-
-impl TestApp {
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-/// Starts patrol with the embedded catalog on 127.0.0.1:0.
-pub async fn spawn_app() -> TestApp {
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Settings::default()
-    };
-    let catalog = Arc::new(patrol::catalog::load_embedded().unwrap());
-    let app = Application::build(&settings, catalog).await.unwrap();
-    let address = format!("http://{}", app.local_addr().unwrap());
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-    }
-}
+mod readme;
+mod store;
+mod support;
+mod tokens;

@@ -1,0 +1,179 @@
+//! What only `admin` keys may call: instance settings, top-level group token policies
+//! and service keys (DESIGN.md sections 6 and 7).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, put};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{ApiJson, ApiPath};
+use super::{ApiError, AppState, check_id};
+use crate::clock;
+use crate::store::{InstanceSettings, KeyRole, ServiceKeyRecord, TokenPolicyRecord};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/settings", get(show_settings).put(put_settings))
+        .route("/v1/groups/{id}/token-policy", put(put_token_policy))
+        .route("/v1/service-keys", get(list_keys).post(create_key))
+        .route("/v1/service-keys/{id}", delete(revoke_key))
+}
+
+/// The instance settings: the token rules set at runtime, and what configuration fixes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SettingsView {
+    pub max_lifetime_days: u32,
+    pub require_expiry: bool,
+    pub allow_legacy_token_creation: bool,
+    /// Set in configuration (`personal_token_prefix`).
+    pub personal_token_prefix: String,
+    /// Set in configuration (`job_token_prefix`).
+    pub job_token_prefix: String,
+    /// Set in configuration (`PATROL_ARGON2`).
+    pub argon2: String,
+}
+
+fn settings_view(state: &AppState, s: InstanceSettings) -> SettingsView {
+    SettingsView {
+        max_lifetime_days: s.max_lifetime_days,
+        require_expiry: s.require_expiry,
+        allow_legacy_token_creation: s.allow_legacy_token_creation,
+        personal_token_prefix: state.service.prefixes().personal.clone(),
+        job_token_prefix: state.service.prefixes().job.clone(),
+        argon2: state.service.argon2().to_string(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/settings", tag = "admin",
+    responses((status = 200, body = SettingsView), (status = 401), (status = 403)),
+    security(("service_key" = [])))]
+pub async fn show_settings(State(state): State<AppState>) -> Json<SettingsView> {
+    let settings = state.service.settings();
+    Json(settings_view(&state, settings))
+}
+
+/// Replaces the runtime token rules. Prefixes and argon2 costs are configuration.
+#[utoipa::path(put, path = "/v1/settings", tag = "admin",
+    request_body = InstanceSettings,
+    responses((status = 200, body = SettingsView), (status = 400, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<InstanceSettings>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let settings = state.service.put_settings(body).await?;
+    Ok(Json(settings_view(&state, settings)))
+}
+
+/// A top-level group's rule for legacy tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPolicyBody {
+    pub enforce_fine_grained: bool,
+    /// `YYYY-MM-DD`: enforcement starts at 00:00 UTC that day; `null` at once.
+    #[serde(default)]
+    pub enforced_after: Option<String>,
+}
+
+/// Sets whether a top-level group denies legacy tokens everywhere in its hierarchy.
+#[utoipa::path(put, path = "/v1/groups/{id}/token-policy", tag = "admin",
+    params(("id" = u64, Path)),
+    request_body = TokenPolicyBody,
+    responses((status = 200, body = TokenPolicyBody), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+        (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn put_token_policy(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+    ApiJson(body): ApiJson<TokenPolicyBody>,
+) -> Result<Json<TokenPolicyBody>, ApiError> {
+    state
+        .service
+        .put_token_policy(
+            check_id(id)?,
+            TokenPolicyRecord {
+                group_id: id,
+                enforce_fine_grained: body.enforce_fine_grained,
+                enforced_after: body.enforced_after.clone(),
+            },
+        )
+        .await?;
+    Ok(Json(body))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    pub role: KeyRole,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyView {
+    pub id: u64,
+    pub name: String,
+    pub role: KeyRole,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The plaintext key: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+fn key_view(record: &ServiceKeyRecord) -> KeyView {
+    KeyView {
+        id: record.id,
+        name: record.name.clone(),
+        role: record.role,
+        created_at: clock::rfc3339(record.created_at),
+        revoked_at: record.revoked_at.map(clock::rfc3339),
+        key: None,
+    }
+}
+
+/// Creates a service key; the plaintext `key` is shown once.
+#[utoipa::path(post, path = "/v1/service-keys", tag = "admin",
+    request_body = CreateKey,
+    responses((status = 201, body = KeyView), (status = 400, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    let (record, plaintext) = state.service.create_key(&body.name, body.role).await?;
+    let mut view = key_view(&record);
+    view.key = Some(plaintext);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/v1/service-keys", tag = "admin",
+    responses((status = 200, body = Vec<KeyView>), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = state
+        .service
+        .store()
+        .service_keys()
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(Json(keys.iter().map(key_view).collect()))
+}
+
+/// Revokes a service key at once.
+#[utoipa::path(delete, path = "/v1/service-keys/{id}", tag = "admin",
+    params(("id" = u64, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<StatusCode, ApiError> {
+    state.service.revoke_key(check_id(id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

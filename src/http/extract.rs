@@ -1,0 +1,124 @@
+//! Extractors that turn bad input into a 400 naming the field, and the service-key
+//! check in front of every `/v1` endpoint that is not public.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState};
+use crate::service::KeyCheck;
+use crate::store::KeyRole;
+
+/// A JSON body; a body that does not parse is a 400 naming the field at fault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, naming the field at fault on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // A missing field is reported at its container; name the field itself.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let at_root = path == "." || path.is_empty();
+        let field = match (missing, at_root) {
+            (Some(name), true) => name.to_owned(),
+            (Some(name), false) => format!("{path}.{name}"),
+            // `unknown field `x``: the field is in the message.
+            (None, true) => message
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "body".to_owned()),
+            (None, false) => path,
+        };
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("the body is not valid JSON: {message}")
+        } else {
+            format!("`{field}`: {message}")
+        };
+        ApiError::BadRequest {
+            field: Some(field),
+            message,
+        }
+    })
+}
+
+/// Query parameters; a bad one is a 400 naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request("query", e.body_text()))
+    }
+}
+
+/// Path parameters; an id that is not a number is a 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("path", e.body_text()))?;
+        Ok(ApiPath(value))
+    }
+}
+
+pub const AUTHORIZE: u8 = 0;
+pub const MANAGE: u8 = 1;
+pub const ADMIN: u8 = 2;
+
+fn role(level: u8) -> KeyRole {
+    match level {
+        AUTHORIZE => KeyRole::Authorize,
+        MANAGE => KeyRole::Manage,
+        _ => KeyRole::Admin,
+    }
+}
+
+/// Lets a request through only with an `X-Patrol-Key` of at least role `ROLE`: no key
+/// or a wrong one is 401, a key of a lesser role 403.
+pub async fn require<const ROLE: u8>(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = request
+        .headers()
+        .get("x-patrol-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    match state.service.check_key(key).await? {
+        KeyCheck::Valid(held) if held >= role(ROLE) => Ok(next.run(request).await),
+        KeyCheck::Valid(_) => Err(ApiError::Forbidden),
+        KeyCheck::Invalid => Err(ApiError::Unauthorized),
+    }
+}

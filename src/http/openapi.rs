@@ -1,0 +1,60 @@
+//! The OpenAPI document, generated from the handlers' annotations. Committed as
+//! `openapi/openapi.json`; `tests/artifacts` fails when it drifts.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, authorize, catalog, directory, health, tokens};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "patrol",
+        description = "A policy decision point for fine-grained and legacy personal access tokens and CI/CD job tokens. Service endpoints take a service key in `X-Patrol-Key`."
+    ),
+    paths(
+        health::health, health::ready, health::metrics, health::openapi,
+        catalog::list_permissions, catalog::show_permission, catalog::scopes,
+        catalog::job_token_policies, catalog::templates, catalog::page,
+        authorize::authorize, authorize::batch,
+        directory::put_user, directory::delete_user, directory::put_group, directory::delete_group,
+        directory::put_project, directory::delete_project,
+        directory::put_group_member, directory::delete_group_member,
+        directory::put_project_member, directory::delete_project_member, directory::batch,
+        tokens::create, tokens::list, tokens::show, tokens::revoke,
+        admin::show_settings, admin::put_settings, admin::put_token_policy,
+        admin::create_key, admin::list_keys, admin::revoke_key,
+    ),
+    modifiers(&ServiceKey),
+    tags(
+        (name = "decisions", description = "May this token do this? (`authorize` keys and above)"),
+        (name = "directory", description = "The directory mirror, pushed by the main application (`manage` keys and above)"),
+        (name = "tokens", description = "Tokens on behalf of users (`manage` keys and above)"),
+        (name = "admin", description = "Settings, group token policies and service keys (`admin` keys)"),
+        (name = "catalog", description = "The permission catalog (public)"),
+        (name = "operations", description = "Health, readiness, metrics (public)"),
+    )
+)]
+pub struct ApiDoc;
+
+#[derive(Debug)]
+struct ServiceKey;
+
+impl Modify for ServiceKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "service_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Patrol-Key"))),
+        );
+    }
+}
+
+/// The document as pretty JSON, newline-terminated.
+pub fn document() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned());
+    json.push('\n');
+    json
+}

@@ -1,0 +1,186 @@
+//! Tokens on behalf of users (DESIGN.md section 4), for `manage` and `admin` keys.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::{ApiError, AppState, check_id};
+use crate::clock;
+use crate::store::{TokenFilter, TokenKindName, TokenState};
+use crate::tokens::{CreateToken, TokenView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users/{user_id}/tokens", post(create))
+        .route("/v1/tokens", get(list))
+        .route("/v1/tokens/{id}", get(show).delete(revoke))
+}
+
+/// Creates a legacy (`scopes`) or fine-grained (`granular_scopes`) token. The answer
+/// carries the plaintext `token`, the only time it is ever shown.
+#[utoipa::path(post, path = "/v1/users/{user_id}/tokens", tag = "tokens",
+    params(("user_id" = u64, Path)),
+    request_body = CreateToken,
+    responses((status = 201, body = TokenView), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+        (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiPath(user_id): ApiPath<u64>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let view = state.service.create_token(check_id(user_id)?, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    user_id: Option<u64>,
+    kind: Option<TokenKindName>,
+    state: Option<TokenState>,
+    /// Case-insensitive part of the name.
+    search: Option<String>,
+    /// From 1 (default 1).
+    page: Option<u32>,
+    /// 1 to 100 (default 20).
+    per_page: Option<u32>,
+}
+
+/// Lists tokens, newest first, with GitLab's pagination headers.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens",
+    params(ListQuery),
+    responses((status = 200, body = Vec<TokenView>,
+        headers(("X-Total" = u64), ("X-Page" = u32), ("X-Per-Page" = u32), ("X-Next-Page" = String),
+            ("X-Prev-Page" = String), ("X-Total-Pages" = u64), ("Link" = String))),
+        (status = 400, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<TokenView>>), ApiError> {
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(20);
+    if page == 0 {
+        return Err(ApiError::bad_request("page", "starts at 1"));
+    }
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::bad_request("per_page", "must be 1 to 100"));
+    }
+    let filter = TokenFilter {
+        user_id: query.user_id,
+        kind: query.kind,
+        state: query.state,
+        search: query.search.filter(|s| !s.is_empty()),
+        page,
+        per_page,
+        today: clock::format_date(clock::date_of(clock::now())),
+    };
+    let (tokens, total) = state.service.list_tokens(&filter).await?;
+    Ok((pagination("/v1/tokens", &filter, total), Json(tokens)))
+}
+
+/// GitLab's pagination headers.
+fn pagination(path: &str, filter: &TokenFilter, total: u64) -> HeaderMap {
+    let per_page = u64::from(filter.per_page);
+    let page = u64::from(filter.page);
+    let pages = total.div_ceil(per_page).max(1);
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-total", total.to_string());
+    set("x-total-pages", pages.to_string());
+    set("x-page", page.to_string());
+    set("x-per-page", per_page.to_string());
+    set(
+        "x-next-page",
+        if page < pages {
+            (page + 1).to_string()
+        } else {
+            String::new()
+        },
+    );
+    set(
+        "x-prev-page",
+        if page > 1 {
+            (page - 1).to_string()
+        } else {
+            String::new()
+        },
+    );
+    let mut query = Vec::new();
+    if let Some(user_id) = filter.user_id {
+        query.push(format!("user_id={user_id}"));
+    }
+    if let Some(kind) = filter.kind {
+        query.push(format!("kind={}", kind.as_str()));
+    }
+    if let Some(state) = filter.state {
+        query.push(format!(
+            "state={}",
+            match state {
+                TokenState::Active => "active",
+                TokenState::Inactive => "inactive",
+            }
+        ));
+    }
+    if let Some(search) = &filter.search {
+        query.push(format!(
+            "search={}",
+            percent_encoding::utf8_percent_encode(search, percent_encoding::NON_ALPHANUMERIC)
+        ));
+    }
+    let link = |rel: &str, page: u64| {
+        let mut params = query.clone();
+        params.push(format!("page={page}"));
+        params.push(format!("per_page={per_page}"));
+        format!("<{path}?{}>; rel=\"{rel}\"", params.join("&"))
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(link("prev", page - 1));
+    }
+    if page < pages {
+        links.push(link("next", page + 1));
+    }
+    links.push(link("first", 1));
+    links.push(link("last", pages));
+    set("link", links.join(", "));
+    headers
+}
+
+/// Shows one token (never its plaintext).
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = u64, Path)),
+    responses((status = 200, body = TokenView), (status = 404, body = super::ErrorBody),
+        (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(state.service.token(check_id(id)?).await?))
+}
+
+/// Revokes a token: this replica denies it from the moment the answer is sent.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = u64, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+        (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<StatusCode, ApiError> {
+    state.service.revoke_token(check_id(id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,102 @@
+//! Prometheus metrics: decisions by reason, decision latency, token cache hits and
+//! misses. Rendered in the text exposition format at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::engine::Reason;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// How a presented token was recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Verified earlier: no store or argon2 work.
+    Hit,
+    /// Looked up and verified with argon2.
+    Miss,
+    /// Refused before any store or argon2 work (malformed, bad checksum, or a wrong
+    /// secret for a token verified earlier).
+    Rejected,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<ReasonLabel, Counter>,
+    latency: Histogram,
+    token_cache: Family<ResultLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("patrol");
+        let decisions = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "decisions",
+            "Authorization decisions, by reason",
+            decisions.clone(),
+        );
+        // 1 microsecond to about 1 second.
+        let latency = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            1e-6, 4.0, 11,
+        ));
+        registry.register(
+            "decision_duration_seconds",
+            "Time to answer one check, token verification included",
+            latency.clone(),
+        );
+        let token_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "token_cache",
+            "Presented tokens, by how they were recognised",
+            token_cache.clone(),
+        );
+        Self {
+            registry,
+            decisions,
+            latency,
+            token_cache,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn decision(&self, reason: Reason, seconds: f64) {
+        self.decisions
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .inc();
+        self.latency.observe(seconds);
+    }
+
+    pub fn token_cache(&self, result: CacheResult) {
+        let result = match result {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Rejected => "rejected",
+        };
+        self.token_cache
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

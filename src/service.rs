@@ -1,0 +1,888 @@
+//! The service: the store, the in-memory snapshot decisions are made from, and the
+//! verified-token cache, kept in step.
+//!
+//! Every change goes through one writer at a time: it is written in a store transaction,
+//! applied to the snapshot (which refuses what would break its invariants, and then the
+//! transaction rolls back), and committed. Should the commit fail after the snapshot
+//! took the change, the snapshot is marked stale: decisions answer 503 until it has
+//! been rebuilt from the store. Decisions only read.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+use crate::catalog::Catalog;
+use crate::clock;
+use crate::config::Settings;
+use crate::directory::{Batch, GroupBody, Invalid, MemberOf, Membership, ProjectBody, UserBody};
+use crate::engine::{
+    self, Credential, GroupId, ProjectId, Reason, Request, Snapshot, SnapshotError, TokenId,
+    TokenPolicy, UserId,
+};
+use crate::metrics::{CacheResult, Metrics};
+use crate::store::{
+    DirectoryDump, InstanceSettings, KeyRole, NewServiceKey, NewTokenRow, ServiceKeyRecord, Store,
+    StoreError, TokenFilter, TokenPolicyRecord, TokenRecord, Tx,
+};
+use crate::token::{self, Argon2Params, Prefixes, SecretDigest, TokenKind};
+use crate::tokens::{self, CreateToken, TokenView};
+
+/// Service keys look like tokens with their own prefix.
+const KEY_PREFIX: &str = "ptk-";
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// Input that breaks a rule: 422 naming the field.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot answer, or the snapshot is being rebuilt: 503.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// A token verified once: later presentations compare a digest, not argon2.
+#[derive(Debug, Clone, Copy)]
+struct Verified {
+    token_id: TokenId,
+    digest: SecretDigest,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct VerifiedKey {
+    role: KeyRole,
+    digest: SecretDigest,
+}
+
+/// What decisions read: the snapshot and the verified-token cache, under one lock.
+#[derive(Debug)]
+struct Live {
+    snapshot: Snapshot,
+    /// By lookup id.
+    tokens: FxHashMap<String, Verified>,
+    /// Service keys by lookup id.
+    keys: FxHashMap<String, VerifiedKey>,
+}
+
+/// A caller, as identified by its `X-Patrol-Key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    Valid(KeyRole),
+    Invalid,
+}
+
+/// One check of `/v1/authorize`, parsed.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub token: String,
+    pub action: CheckAction,
+    pub boundary: Option<CheckBoundary>,
+    pub confidential: bool,
+    pub author_id: Option<u64>,
+    pub assignee_ids: Vec<u64>,
+    pub client_ip: Option<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckAction {
+    Permission(String),
+    Route { method: String, path: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckBoundary {
+    ProjectId(u64),
+    ProjectPath(String),
+    GroupId(u64),
+    GroupPath(String),
+    User,
+    Instance,
+}
+
+/// A decision, owned, ready to serialise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub allowed: bool,
+    pub reason: Reason,
+    pub required_permissions: Vec<String>,
+    pub token_id: Option<u64>,
+    pub user_id: Option<u64>,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    catalog: Arc<Catalog>,
+    store: Store,
+    live: RwLock<Live>,
+    settings: RwLock<InstanceSettings>,
+    writer: tokio::sync::Mutex<()>,
+    stale: AtomicBool,
+    argon2: Argon2Params,
+    prefixes: Prefixes,
+    key_prefixes: Prefixes,
+    admin_key: Option<SecretDigest>,
+    pub metrics: Metrics,
+}
+
+impl Service {
+    /// Builds the snapshot from the store.
+    pub async fn start(catalog: Arc<Catalog>, store: Store, config: &Settings) -> Result<Self> {
+        let snapshot = load_snapshot(&catalog, &store).await?;
+        let settings = store.settings().await?;
+        Ok(Self {
+            live: RwLock::new(Live {
+                snapshot,
+                tokens: FxHashMap::default(),
+                keys: FxHashMap::default(),
+            }),
+            settings: RwLock::new(settings),
+            writer: tokio::sync::Mutex::new(()),
+            stale: AtomicBool::new(false),
+            argon2: config.argon2,
+            prefixes: config.prefixes.clone(),
+            key_prefixes: Prefixes {
+                personal: KEY_PREFIX.to_owned(),
+                job: String::new(),
+            },
+            admin_key: config
+                .admin_key
+                .as_ref()
+                .map(|key| SecretDigest::of(&key.0)),
+            metrics: Metrics::default(),
+            catalog,
+            store,
+        })
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
+    }
+
+    pub fn argon2(&self) -> Argon2Params {
+        self.argon2
+    }
+
+    /// Ready when the snapshot is current and the store answers.
+    pub async fn ready(&self) -> Result<()> {
+        if self.stale.load(Ordering::Acquire) {
+            return Err(ServiceError::Unavailable(
+                "the snapshot is being rebuilt from the store".to_owned(),
+            ));
+        }
+        self.store.ping().await?;
+        Ok(())
+    }
+
+    /// Rebuilds the snapshot from the store when a commit failed after the snapshot took
+    /// its change. Runs until it succeeds.
+    pub async fn heal(&self) {
+        while self.stale.load(Ordering::Acquire) {
+            let _writer = self.writer.lock().await;
+            match load_snapshot(&self.catalog, &self.store).await {
+                Ok(snapshot) => {
+                    let mut live = self.live.write();
+                    live.snapshot = snapshot;
+                    live.tokens.clear();
+                    self.stale.store(false, Ordering::Release);
+                    tracing::info!("snapshot rebuilt from the store");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot rebuild the snapshot yet"),
+            }
+            drop(_writer);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Commits a transaction whose change the snapshot already holds.
+    async fn commit_applied(&self, tx: Tx) -> Result<()> {
+        if let Err(e) = tx.commit().await {
+            tracing::error!(error = %e, "commit failed after the snapshot changed; rebuilding it");
+            self.stale.store(true, Ordering::Release);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    // ---- directory ----
+
+    pub async fn put_user(&self, id: u64, body: UserBody) -> Result<()> {
+        let user = body.to_user()?;
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_user(id, &body).await?;
+        self.live
+            .write()
+            .snapshot
+            .upsert_user(UserId(id), user)
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn delete_user(&self, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_user(id).await? {
+            return Err(ServiceError::NotFound(format!("user {id} does not exist")));
+        }
+        self.live
+            .write()
+            .snapshot
+            .remove_user(UserId(id))
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn put_group(&self, id: u64, body: GroupBody) -> Result<()> {
+        let spec = body.to_spec()?;
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_group(id, &body).await?;
+        self.live
+            .write()
+            .snapshot
+            .upsert_group(GroupId(id), spec)
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn delete_group(&self, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_group(id).await? {
+            return Err(ServiceError::NotFound(format!("group {id} does not exist")));
+        }
+        self.live
+            .write()
+            .snapshot
+            .remove_group(GroupId(id))
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn put_project(&self, id: u64, body: ProjectBody) -> Result<()> {
+        let spec = body.to_spec(&self.catalog)?;
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_project(id, &body).await?;
+        self.live
+            .write()
+            .snapshot
+            .upsert_project(ProjectId(id), spec)
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn delete_project(&self, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_project(id).await? {
+            return Err(ServiceError::NotFound(format!(
+                "project {id} does not exist"
+            )));
+        }
+        self.live
+            .write()
+            .snapshot
+            .remove_project(ProjectId(id))
+            .map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn put_member(&self, membership: Membership) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_member(&membership).await?;
+        apply_member(&mut self.live.write().snapshot, &membership).map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    pub async fn delete_member(&self, of: MemberOf, namespace_id: u64, user_id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_member(of, namespace_id, user_id).await? {
+            return Err(ServiceError::NotFound(format!(
+                "user {user_id} is not a direct member of that {}",
+                match of {
+                    MemberOf::Group => "group",
+                    MemberOf::Project => "project",
+                }
+            )));
+        }
+        let removal = Membership {
+            of,
+            namespace_id,
+            user_id,
+            access_level: crate::domain::AccessLevel::NONE,
+        };
+        apply_member_level(&mut self.live.write().snapshot, &removal, None).map_err(refused)?;
+        self.commit_applied(tx).await
+    }
+
+    /// Applies a whole batch, or nothing: the items are applied in order to a copy of
+    /// the snapshot, and the copy replaces it only once the store has committed.
+    pub async fn apply_batch(&self, batch: Batch) -> Result<usize> {
+        let count = batch.len();
+        let Batch {
+            users,
+            groups,
+            projects,
+            memberships,
+        } = batch;
+        let _writer = self.writer.lock().await;
+        let mut next = self.live.read().snapshot.clone();
+        let mut tx = self.store.begin().await?;
+        for (i, item) in users.into_iter().enumerate() {
+            let field = format!("users[{i}]");
+            let (id, body) = item.split();
+            let user = body.to_user().map_err(|e| e.within(&field))?;
+            next.upsert_user(UserId(id), user)
+                .map_err(|e| refused_at(&field, e))?;
+            tx.put_user(id, &body).await?;
+        }
+        for (i, item) in groups.into_iter().enumerate() {
+            let field = format!("groups[{i}]");
+            let (id, body) = item.split();
+            let spec = body.to_spec().map_err(|e| e.within(&field))?;
+            next.upsert_group(GroupId(id), spec)
+                .map_err(|e| refused_at(&field, e))?;
+            tx.put_group(id, &body).await?;
+        }
+        for (i, item) in projects.into_iter().enumerate() {
+            let field = format!("projects[{i}]");
+            let (id, body) = item.split();
+            let spec = body.to_spec(&self.catalog).map_err(|e| e.within(&field))?;
+            next.upsert_project(ProjectId(id), spec)
+                .map_err(|e| refused_at(&field, e))?;
+            tx.put_project(id, &body).await?;
+        }
+        for (i, item) in memberships.into_iter().enumerate() {
+            let field = format!("memberships[{i}]");
+            let membership = item.membership().map_err(|e| e.within(&field))?;
+            apply_member(&mut next, &membership).map_err(|e| refused_at(&field, e))?;
+            tx.put_member(&membership).await?;
+        }
+        tx.commit().await?;
+        self.live.write().snapshot = next;
+        Ok(count)
+    }
+
+    pub async fn put_token_policy(&self, group_id: u64, policy: TokenPolicyRecord) -> Result<()> {
+        let enforced_after = match &policy.enforced_after {
+            Some(text) => Some(clock::midnight(clock::parse_date(text).ok_or_else(
+                || {
+                    Invalid::new(
+                        "enforced_after",
+                        format!("must be a date YYYY-MM-DD, not `{text}`"),
+                    )
+                },
+            )?)),
+            None => None,
+        };
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_token_policy(&TokenPolicyRecord {
+            group_id,
+            ..policy.clone()
+        })
+        .await?;
+        self.live
+            .write()
+            .snapshot
+            .set_token_policy(
+                GroupId(group_id),
+                Some(TokenPolicy {
+                    enforce_fine_grained: policy.enforce_fine_grained,
+                    enforced_after,
+                }),
+            )
+            .map_err(|e| match e {
+                SnapshotError::UnknownGroup(id) => {
+                    ServiceError::NotFound(format!("group {id} does not exist"))
+                }
+                other => refused(other),
+            })?;
+        self.commit_applied(tx).await
+    }
+
+    // ---- settings ----
+
+    pub fn settings(&self) -> InstanceSettings {
+        *self.settings.read()
+    }
+
+    pub async fn put_settings(&self, settings: InstanceSettings) -> Result<InstanceSettings> {
+        if !(1..=3650).contains(&settings.max_lifetime_days) {
+            return Err(Invalid::new("max_lifetime_days", "must be between 1 and 3650").into());
+        }
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.put_settings(&settings).await?;
+        tx.commit().await?;
+        *self.settings.write() = settings;
+        Ok(settings)
+    }
+
+    // ---- tokens ----
+
+    /// Creates a token for a user; the answer carries the plaintext, once.
+    pub async fn create_token(&self, user_id: u64, request: CreateToken) -> Result<TokenView> {
+        let now = clock::now();
+        let today = clock::date_of(now);
+        let valid = {
+            let live = self.live.read();
+            if live.snapshot.user(UserId(user_id)).is_none() {
+                return Err(ServiceError::NotFound(format!(
+                    "user {user_id} does not exist"
+                )));
+            }
+            request.validate(
+                UserId(user_id),
+                &self.catalog,
+                &live.snapshot,
+                &self.settings(),
+                today,
+            )?
+        };
+        let minted = token::generate(&self.prefixes, TokenKind::Personal)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let row = NewTokenRow {
+            user_id,
+            kind: valid.kind,
+            name: valid.name,
+            description: valid.description,
+            lookup_id: minted.lookup_id.clone(),
+            secret_hash,
+            scopes: valid.scopes,
+            granular_scopes: valid.granular_scopes,
+            allowed_ips: valid.allowed_ips.iter().map(ToString::to_string).collect(),
+            created_at: now,
+            expires_at: valid.expires_at.map(clock::format_date),
+        };
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        let id = tx.insert_token(&row).await?;
+        tx.commit().await?;
+        let record = TokenRecord {
+            id,
+            user_id,
+            kind: row.kind,
+            name: row.name,
+            description: row.description,
+            lookup_id: row.lookup_id,
+            secret_hash: row.secret_hash,
+            scopes: row.scopes,
+            granular_scopes: row.granular_scopes,
+            allowed_ips: row.allowed_ips,
+            created_at: now,
+            expires_at: row.expires_at,
+            revoked: false,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ips: Vec::new(),
+        };
+        if let Some(token) = tokens::engine_token(&record, &self.catalog) {
+            let mut live = self.live.write();
+            live.snapshot.insert_token(token);
+            live.tokens.insert(
+                minted.lookup_id.clone(),
+                Verified {
+                    token_id: TokenId(id),
+                    digest: SecretDigest::of(&minted.secret),
+                },
+            );
+        }
+        let mut view = TokenView::of(&record, today);
+        view.token = Some(minted.plaintext);
+        Ok(view)
+    }
+
+    pub async fn token(&self, id: u64) -> Result<TokenView> {
+        let record = self
+            .store
+            .token(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("token {id} does not exist")))?;
+        Ok(TokenView::of(&record, clock::date_of(clock::now())))
+    }
+
+    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenView>, u64)> {
+        let today = clock::date_of(clock::now());
+        let (records, total) = self.store.list_tokens(filter).await?;
+        Ok((
+            records.iter().map(|r| TokenView::of(r, today)).collect(),
+            total,
+        ))
+    }
+
+    /// Revokes a token; it is denied by this replica from the moment this returns.
+    pub async fn revoke_token(&self, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        let changed = tx.revoke_token(id, clock::now()).await?;
+        if !changed {
+            return match self.store.token(id).await? {
+                Some(_) => Err(ServiceError::Conflict(format!(
+                    "token {id} is already revoked"
+                ))),
+                None => Err(ServiceError::NotFound(format!("token {id} does not exist"))),
+            };
+        }
+        tx.commit().await?;
+        self.live.write().snapshot.revoke_token(TokenId(id));
+        Ok(())
+    }
+
+    // ---- decisions ----
+
+    /// Answers checks in order. A store that cannot answer for a token not verified
+    /// before fails the whole call (503), never an allow.
+    pub async fn authorize(&self, checks: &[Check]) -> Result<Vec<Outcome>> {
+        if self.stale.load(Ordering::Acquire) {
+            return Err(ServiceError::Unavailable(
+                "the snapshot is being rebuilt from the store".to_owned(),
+            ));
+        }
+        let started = Instant::now();
+        let mut credentials = Vec::with_capacity(checks.len());
+        for check in checks {
+            credentials.push(self.credential(&check.token).await?);
+        }
+        let now = clock::now();
+        let live = self.live.read();
+        let outcomes: Vec<Outcome> = checks
+            .iter()
+            .zip(credentials)
+            .map(|(check, credential)| decide(&live.snapshot, check, credential, now))
+            .collect();
+        drop(live);
+        let per_check = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
+        for outcome in &outcomes {
+            self.metrics.decision(outcome.reason, per_check);
+        }
+        Ok(outcomes)
+    }
+
+    /// Who a presented token string is. Malformed tokens and wrong secrets for tokens
+    /// verified before are refused without store or argon2 work.
+    async fn credential(&self, presented: &str) -> Result<Credential> {
+        let Ok(parsed) = token::parse(&self.prefixes, presented) else {
+            self.metrics.token_cache(CacheResult::Rejected);
+            return Ok(Credential::Invalid);
+        };
+        let digest = SecretDigest::of(parsed.secret);
+        if let Some(known) = self.live.read().tokens.get(parsed.lookup_id).copied() {
+            return Ok(if known.digest.matches(&digest) {
+                self.metrics.token_cache(CacheResult::Hit);
+                Credential::Token(known.token_id)
+            } else {
+                // The right secret was verified before; this one is not it.
+                self.metrics.token_cache(CacheResult::Rejected);
+                Credential::Invalid
+            });
+        }
+        self.metrics.token_cache(CacheResult::Miss);
+        let Some(record) = self.store.token_by_lookup(parsed.lookup_id).await? else {
+            return Ok(Credential::Invalid);
+        };
+        let kind_matches = match parsed.kind {
+            TokenKind::Personal => record.kind != crate::store::TokenKindName::Job,
+            TokenKind::Job => record.kind == crate::store::TokenKindName::Job,
+        };
+        if !kind_matches
+            || !self
+                .verify(record.secret_hash.clone(), parsed.secret)
+                .await?
+        {
+            return Ok(Credential::Invalid);
+        }
+        let Some(mut token) = tokens::engine_token(&record, &self.catalog) else {
+            return Ok(Credential::Invalid);
+        };
+        let mut live = self.live.write();
+        // A revocation that landed while this token was being verified stands.
+        if live.snapshot.token(token.id).is_some_and(|t| t.revoked) {
+            token.revoked = true;
+        }
+        let id = token.id;
+        live.snapshot.insert_token(token);
+        live.tokens.insert(
+            record.lookup_id,
+            Verified {
+                token_id: id,
+                digest,
+            },
+        );
+        Ok(Credential::Token(id))
+    }
+
+    // ---- service keys ----
+
+    /// Identifies a caller by its service key.
+    pub async fn check_key(&self, presented: &str) -> Result<KeyCheck> {
+        if let Some(admin) = &self.admin_key {
+            if admin.matches(&SecretDigest::of(presented)) {
+                return Ok(KeyCheck::Valid(KeyRole::Admin));
+            }
+        }
+        let Ok(parsed) = token::parse(&self.key_prefixes, presented) else {
+            return Ok(KeyCheck::Invalid);
+        };
+        let digest = SecretDigest::of(parsed.secret);
+        if let Some(known) = self.live.read().keys.get(parsed.lookup_id).copied() {
+            return Ok(if known.digest.matches(&digest) {
+                KeyCheck::Valid(known.role)
+            } else {
+                KeyCheck::Invalid
+            });
+        }
+        let Some(record) = self.store.service_key_by_lookup(parsed.lookup_id).await? else {
+            return Ok(KeyCheck::Invalid);
+        };
+        if record.revoked_at.is_some()
+            || !self
+                .verify(record.secret_hash.clone(), parsed.secret)
+                .await?
+        {
+            return Ok(KeyCheck::Invalid);
+        }
+        self.live.write().keys.insert(
+            record.lookup_id,
+            VerifiedKey {
+                role: record.role,
+                digest,
+            },
+        );
+        Ok(KeyCheck::Valid(record.role))
+    }
+
+    /// Creates a service key; the answer carries the plaintext key, once.
+    pub async fn create_key(
+        &self,
+        name: &str,
+        role: KeyRole,
+    ) -> Result<(ServiceKeyRecord, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 255 {
+            return Err(Invalid::new("name", "must be 1 to 255 characters").into());
+        }
+        let minted = token::generate(&self.key_prefixes, TokenKind::Personal)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let new = NewServiceKey {
+            name: name.to_owned(),
+            role,
+            lookup_id: minted.lookup_id.clone(),
+            secret_hash,
+            created_at: clock::now(),
+        };
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        let id = tx.insert_service_key(&new).await?;
+        tx.commit().await?;
+        let record = ServiceKeyRecord {
+            id,
+            name: new.name,
+            role,
+            lookup_id: new.lookup_id,
+            secret_hash: new.secret_hash,
+            created_at: new.created_at,
+            revoked_at: None,
+        };
+        Ok((record, minted.plaintext))
+    }
+
+    pub async fn revoke_key(&self, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        let Some(lookup_id) = tx.revoke_service_key(id, clock::now()).await? else {
+            return Err(ServiceError::NotFound(format!(
+                "service key {id} does not exist or is already revoked"
+            )));
+        };
+        tx.commit().await?;
+        self.live.write().keys.remove(&lookup_id);
+        Ok(())
+    }
+
+    // ---- hashing, off the runtime ----
+
+    async fn hash(&self, secret: String) -> Result<String> {
+        let params = self.argon2;
+        tokio::task::spawn_blocking(move || token::hash_secret(params, &secret))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    async fn verify(&self, hash: String, secret: &str) -> Result<bool> {
+        let secret = secret.to_owned();
+        tokio::task::spawn_blocking(move || token::verify_secret(&hash, &secret))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}
+
+fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) -> Outcome {
+    let action = match &check.action {
+        CheckAction::Permission(name) => engine::Action::Permission(name),
+        CheckAction::Route { method, path } => engine::Action::Route { method, path },
+    };
+    let boundary = check.boundary.as_ref().map(|b| match b {
+        CheckBoundary::ProjectId(id) => engine::BoundaryRef::ProjectId(ProjectId(*id)),
+        CheckBoundary::ProjectPath(path) => engine::BoundaryRef::ProjectPath(path),
+        CheckBoundary::GroupId(id) => engine::BoundaryRef::GroupId(GroupId(*id)),
+        CheckBoundary::GroupPath(path) => engine::BoundaryRef::GroupPath(path),
+        CheckBoundary::User => engine::BoundaryRef::User,
+        CheckBoundary::Instance => engine::BoundaryRef::Instance,
+    });
+    let assignees: Vec<UserId> = check.assignee_ids.iter().copied().map(UserId).collect();
+    let request = Request {
+        credential,
+        action,
+        boundary,
+        resource: engine::Resource {
+            confidential: check.confidential,
+            author_id: check.author_id.map(UserId),
+            assignee_ids: &assignees,
+        },
+        client_ip: check.client_ip,
+        now,
+    };
+    let decision = engine::decide(snapshot, &request);
+    let catalog = snapshot.catalog();
+    Outcome {
+        allowed: decision.allowed,
+        reason: decision.reason,
+        required_permissions: decision
+            .required_names(catalog)
+            .map(str::to_owned)
+            .collect(),
+        token_id: decision.token_id.map(|t| t.0),
+        user_id: decision.user_id.map(|u| u.0),
+        message: decision.message(catalog),
+    }
+}
+
+fn apply_member(snapshot: &mut Snapshot, m: &Membership) -> Result<(), SnapshotError> {
+    apply_member_level(snapshot, m, Some(m.access_level))
+}
+
+fn apply_member_level(
+    snapshot: &mut Snapshot,
+    m: &Membership,
+    level: Option<crate::domain::AccessLevel>,
+) -> Result<(), SnapshotError> {
+    match m.of {
+        MemberOf::Group => {
+            snapshot.set_group_member(GroupId(m.namespace_id), UserId(m.user_id), level)
+        }
+        MemberOf::Project => {
+            snapshot.set_project_member(ProjectId(m.namespace_id), UserId(m.user_id), level)
+        }
+    }
+}
+
+/// A change the snapshot refused, as the 422 it is.
+fn refused(e: SnapshotError) -> ServiceError {
+    let field = match &e {
+        SnapshotError::UnknownUser(_) => "user_id",
+        SnapshotError::UnknownGroup(_) | SnapshotError::Cycle(_) => "parent_id",
+        SnapshotError::UnknownProject(_) => "project_id",
+        SnapshotError::MoreVisibleThanParent { .. } => "visibility",
+        SnapshotError::PathTaken(_) => "path",
+        SnapshotError::NotEmpty(_) | SnapshotError::UserHasProjects(_) => "id",
+        SnapshotError::NotTopLevel(_) => "group_id",
+    };
+    Invalid::new(field, e.to_string()).into()
+}
+
+fn refused_at(prefix: &str, e: SnapshotError) -> ServiceError {
+    match refused(e) {
+        ServiceError::Invalid(invalid) => invalid.within(prefix).into(),
+        other => other,
+    }
+}
+
+/// Reads the directory and policies from the store into a fresh snapshot.
+async fn load_snapshot(catalog: &Arc<Catalog>, store: &Store) -> Result<Snapshot> {
+    let dump = store.load_directory().await?;
+    build_snapshot(catalog, dump)
+}
+
+fn build_snapshot(catalog: &Arc<Catalog>, dump: DirectoryDump) -> Result<Snapshot> {
+    let corrupt = |what: String| ServiceError::Internal(format!("the stored directory {what}"));
+    let mut snapshot = Snapshot::new(Arc::clone(catalog));
+    for record in dump.users {
+        let user = record.body.to_user().map_err(|e| corrupt(e.to_string()))?;
+        snapshot
+            .upsert_user(UserId(record.id), user)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    for record in dump.groups {
+        let spec = record.body.to_spec().map_err(|e| corrupt(e.to_string()))?;
+        snapshot
+            .upsert_group(GroupId(record.id), spec)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    for record in dump.projects {
+        let spec = record
+            .body
+            .to_spec(catalog)
+            .map_err(|e| corrupt(e.to_string()))?;
+        snapshot
+            .upsert_project(ProjectId(record.id), spec)
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    for membership in dump.memberships {
+        apply_member(&mut snapshot, &membership).map_err(|e| corrupt(e.to_string()))?;
+    }
+    for policy in dump.token_policies {
+        let enforced_after = policy
+            .enforced_after
+            .as_deref()
+            .and_then(clock::parse_date)
+            .map(clock::midnight);
+        snapshot
+            .set_token_policy(
+                GroupId(policy.group_id),
+                Some(TokenPolicy {
+                    enforce_fine_grained: policy.enforce_fine_grained,
+                    enforced_after,
+                }),
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
+    }
+    Ok(snapshot)
+}

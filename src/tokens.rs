@@ -1,0 +1,412 @@
+//! Personal access tokens as the API sees them (DESIGN.md section 4): the create request
+//! and every rule it must pass, the token object GitLab clients know, and the engine's
+//! view of a stored token.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use time::Date;
+use utoipa::ToSchema;
+
+use crate::catalog::Catalog;
+use crate::clock;
+use crate::directory::Invalid;
+use crate::domain::{AccessKind, AccessLevel};
+use crate::engine::{Grant, GranularScope, GroupId, ProjectId, Snapshot, Token, TokenId, UserId};
+use crate::store::{InstanceSettings, TokenKindName, TokenRecord};
+
+/// One granular scope, as in GitLab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GranularScopeBody {
+    pub access: AccessKind,
+    /// Only with `selected_memberships`.
+    #[serde(default)]
+    pub project_ids: Vec<u64>,
+    /// Only with `selected_memberships`.
+    #[serde(default)]
+    pub group_ids: Vec<u64>,
+    pub permissions: Vec<String>,
+}
+
+/// `POST /v1/users/{user_id}/tokens`: `scopes` makes a legacy token, `granular_scopes`
+/// a fine-grained one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `YYYY-MM-DD`; the token stops working at 00:00 UTC that day.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub granular_scopes: Option<Vec<GranularScopeBody>>,
+    /// CIDR ranges or single addresses the token may be used from.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+}
+
+/// A create request that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidToken {
+    pub kind: TokenKindName,
+    pub name: String,
+    pub description: String,
+    pub expires_at: Option<Date>,
+    pub scopes: Vec<String>,
+    pub granular_scopes: Vec<GranularScopeBody>,
+    pub allowed_ips: Vec<IpNet>,
+}
+
+const MAX_NAME: usize = 255;
+const MAX_DESCRIPTION: usize = 1024;
+const MAX_ALLOWED_IPS: usize = 100;
+const MAX_SCOPES: usize = 50;
+
+impl CreateToken {
+    /// Checks every rule of DESIGN.md section 4 against the catalog, the directory and
+    /// the instance settings. The first broken rule is the error, naming its field.
+    pub fn validate(
+        &self,
+        user_id: UserId,
+        catalog: &Catalog,
+        snapshot: &Snapshot,
+        settings: &InstanceSettings,
+        today: Date,
+    ) -> Result<ValidToken, Invalid> {
+        let name = self.name.as_deref().map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            return Err(Invalid::new("name", "is required"));
+        }
+        if name.len() > MAX_NAME {
+            return Err(Invalid::new("name", "must be at most 255 characters"));
+        }
+        let description = self.description.clone().unwrap_or_default();
+        if description.len() > MAX_DESCRIPTION {
+            return Err(Invalid::new(
+                "description",
+                "must be at most 1024 characters",
+            ));
+        }
+        let expires_at = check_expiry(self.expires_at.as_deref(), settings, today)?;
+        let allowed_ips = parse_allowed_ips(&self.allowed_ips)?;
+        let user = snapshot
+            .user(user_id)
+            .ok_or_else(|| Invalid::new("user_id", format!("user {} does not exist", user_id.0)))?;
+
+        let (kind, scopes, granular_scopes) = match (&self.scopes, &self.granular_scopes) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    "granular_scopes",
+                    "a token has either `scopes` (legacy) or `granular_scopes` (fine-grained), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Invalid::new(
+                    "scopes",
+                    "is required: give `scopes` (legacy) or `granular_scopes` (fine-grained)",
+                ));
+            }
+            (Some(scopes), None) => {
+                if !settings.allow_legacy_token_creation {
+                    return Err(Invalid::new(
+                        "scopes",
+                        "legacy tokens can no longer be created on this instance: use `granular_scopes`",
+                    ));
+                }
+                if scopes.is_empty() {
+                    return Err(Invalid::new("scopes", "must name at least one scope"));
+                }
+                let mut names: Vec<String> = Vec::new();
+                for (i, scope) in scopes.iter().enumerate() {
+                    if catalog.scope(scope).is_none() {
+                        return Err(Invalid::new(
+                            format!("scopes[{i}]"),
+                            format!("`{scope}` is not a scope"),
+                        ));
+                    }
+                    if !names.contains(scope) {
+                        names.push(scope.clone());
+                    }
+                }
+                (TokenKindName::Legacy, names, Vec::new())
+            }
+            (None, Some(granular)) => {
+                if granular.is_empty() {
+                    return Err(Invalid::new(
+                        "granular_scopes",
+                        "must hold at least one scope",
+                    ));
+                }
+                if granular.len() > MAX_SCOPES {
+                    return Err(Invalid::new(
+                        "granular_scopes",
+                        "must hold at most 50 scopes",
+                    ));
+                }
+                for (i, scope) in granular.iter().enumerate() {
+                    check_granular_scope(scope, user_id, user.admin, catalog, snapshot)
+                        .map_err(|e| e.within(&format!("granular_scopes[{i}]")))?;
+                }
+                (TokenKindName::FineGrained, Vec::new(), granular.clone())
+            }
+        };
+        Ok(ValidToken {
+            kind,
+            name: name.to_owned(),
+            description,
+            expires_at,
+            scopes,
+            granular_scopes,
+            allowed_ips,
+        })
+    }
+}
+
+fn check_expiry(
+    expires_at: Option<&str>,
+    settings: &InstanceSettings,
+    today: Date,
+) -> Result<Option<Date>, Invalid> {
+    let Some(text) = expires_at else {
+        if settings.require_expiry {
+            return Err(Invalid::new(
+                "expires_at",
+                "is required on this instance (YYYY-MM-DD)",
+            ));
+        }
+        return Ok(None);
+    };
+    let date = clock::parse_date(text).ok_or_else(|| {
+        Invalid::new(
+            "expires_at",
+            format!("must be a date YYYY-MM-DD, not `{text}`"),
+        )
+    })?;
+    if date <= today {
+        return Err(Invalid::new(
+            "expires_at",
+            "must be in the future (a token expires at 00:00 UTC of that day)",
+        ));
+    }
+    let limit = today.saturating_add(time::Duration::days(i64::from(settings.max_lifetime_days)));
+    if date > limit {
+        return Err(Invalid::new(
+            "expires_at",
+            format!(
+                "must be at most {} days from today ({})",
+                settings.max_lifetime_days,
+                clock::format_date(limit)
+            ),
+        ));
+    }
+    Ok(Some(date))
+}
+
+fn parse_allowed_ips(ips: &[String]) -> Result<Vec<IpNet>, Invalid> {
+    if ips.len() > MAX_ALLOWED_IPS {
+        return Err(Invalid::new("allowed_ips", "must hold at most 100 entries"));
+    }
+    ips.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    Invalid::new(
+                        format!("allowed_ips[{i}]"),
+                        format!("`{text}` is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn check_granular_scope(
+    scope: &GranularScopeBody,
+    user_id: UserId,
+    user_is_admin: bool,
+    catalog: &Catalog,
+    snapshot: &Snapshot,
+) -> Result<(), Invalid> {
+    let selected = scope.access == AccessKind::SelectedMemberships;
+    let names_namespaces = !(scope.project_ids.is_empty() && scope.group_ids.is_empty());
+    if !selected && names_namespaces {
+        let field = if scope.project_ids.is_empty() {
+            "group_ids"
+        } else {
+            "project_ids"
+        };
+        return Err(Invalid::new(
+            field,
+            "is only allowed with `selected_memberships` access",
+        ));
+    }
+    if selected && !names_namespaces {
+        return Err(Invalid::new(
+            "project_ids",
+            "`selected_memberships` needs at least one project or group",
+        ));
+    }
+    if scope.access == AccessKind::Instance && !user_is_admin {
+        return Err(Invalid::new(
+            "access",
+            "`instance` access is for administrators only",
+        ));
+    }
+    for (i, &id) in scope.project_ids.iter().enumerate() {
+        let level = snapshot.project_member_level(user_id, ProjectId(id));
+        check_member(level, format!("project_ids[{i}]"), "project", id)?;
+    }
+    for (i, &id) in scope.group_ids.iter().enumerate() {
+        let level = snapshot.group_member_level(user_id, GroupId(id));
+        check_member(level, format!("group_ids[{i}]"), "group", id)?;
+    }
+    if scope.permissions.is_empty() {
+        return Err(Invalid::new(
+            "permissions",
+            "must name at least one permission",
+        ));
+    }
+    let boundaries = scope.access.boundaries();
+    for (i, name) in scope.permissions.iter().enumerate() {
+        let field = || format!("permissions[{i}]");
+        let permission = catalog
+            .permission_by_name(name)
+            .ok_or_else(|| Invalid::new(field(), format!("`{name}` is not a permission")))?;
+        if !boundaries.iter().any(|&b| permission.min_role(b).is_some()) {
+            return Err(Invalid::new(
+                field(),
+                format!(
+                    "`{name}` does not apply to `{}` access",
+                    serde_json::to_value(scope.access)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_member(
+    level: Option<AccessLevel>,
+    field: String,
+    what: &str,
+    id: u64,
+) -> Result<(), Invalid> {
+    match level {
+        None => Err(Invalid::new(field, format!("{what} {id} does not exist"))),
+        Some(level) if level < AccessLevel::GUEST => Err(Invalid::new(
+            field,
+            format!("the user is not a member of {what} {id}"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The engine's view of a stored token. `None` when the record no longer makes sense
+/// against the catalog (a permission or scope that was removed): such a token is dead.
+pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
+    let grant = match record.kind {
+        TokenKindName::Legacy => {
+            Grant::legacy(catalog, record.scopes.iter().map(String::as_str)).ok()?
+        }
+        TokenKindName::FineGrained => Grant::FineGrained {
+            scopes: record
+                .granular_scopes
+                .iter()
+                .map(|s| {
+                    GranularScope::new(
+                        catalog,
+                        s.access,
+                        s.project_ids.iter().copied().map(ProjectId),
+                        s.group_ids.iter().copied().map(GroupId),
+                        s.permissions.iter().map(String::as_str),
+                    )
+                    .ok()
+                })
+                .collect::<Option<_>>()?,
+        },
+        // Job tokens arrive with issue #6.
+        TokenKindName::Job => return None,
+    };
+    let expires_at = match &record.expires_at {
+        Some(text) => Some(clock::midnight(clock::parse_date(text)?)),
+        None => None,
+    };
+    let allowed_ips = record
+        .allowed_ips
+        .iter()
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(Token {
+        id: TokenId(record.id),
+        user_id: UserId(record.user_id),
+        revoked: record.revoked,
+        expires_at,
+        allowed_ips,
+        grant,
+    })
+}
+
+/// The token object of the API, with GitLab's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: u64,
+    pub name: String,
+    pub description: String,
+    pub user_id: u64,
+    pub kind: TokenKindName,
+    pub active: bool,
+    pub revoked: bool,
+    pub expired: bool,
+    pub granular: bool,
+    pub scopes: Vec<String>,
+    pub granular_scopes: Vec<GranularScopeBody>,
+    pub allowed_ips: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// `YYYY-MM-DD`.
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ips: Vec<String>,
+    /// The plaintext: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl TokenView {
+    pub fn of(record: &TokenRecord, today: Date) -> Self {
+        let expired = record
+            .expires_at
+            .as_deref()
+            .and_then(clock::parse_date)
+            .is_some_and(|date| date <= today);
+        Self {
+            id: record.id,
+            name: record.name.clone(),
+            description: record.description.clone(),
+            user_id: record.user_id,
+            kind: record.kind,
+            active: !record.revoked && !expired,
+            revoked: record.revoked,
+            expired,
+            granular: record.kind == TokenKindName::FineGrained,
+            scopes: record.scopes.clone(),
+            granular_scopes: record.granular_scopes.clone(),
+            allowed_ips: record.allowed_ips.clone(),
+            created_at: clock::rfc3339(record.created_at),
+            expires_at: record.expires_at.clone(),
+            last_used_at: record.last_used_at.map(clock::rfc3339),
+            last_used_ips: record.last_used_ips.clone(),
+            token: None,
+        }
+    }
+}
