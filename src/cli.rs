@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use crate::catalog::{self, Catalog, LoadError};
 use crate::config::Settings;
 use crate::http::Application;
+use crate::service::Service;
+use crate::store::{KeyRole, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +38,11 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage the service keys callers present in `X-Patrol-Key`.
+    ServiceKey {
+        #[command(subcommand)]
+        command: ServiceKeyCommand,
+    },
     /// Work with the permission catalog.
     Catalog {
         /// A catalog directory to use instead of the embedded one.
@@ -44,6 +51,31 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceKeyCommand {
+    /// Create a key in the configured store and print it, once. This is how a fresh
+    /// installation gets its first admin key without `PATROL_ADMIN_KEY`.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// `authorize` (decisions), `manage` (directory and tokens) or `admin`.
+        #[arg(long, value_parser = parse_role)]
+        role: KeyRole,
+    },
+}
+
+fn parse_role(role: &str) -> Result<KeyRole, String> {
+    match role {
+        "authorize" => Ok(KeyRole::Authorize),
+        "manage" => Ok(KeyRole::Manage),
+        "admin" => Ok(KeyRole::Admin),
+        other => Err(format!(
+            "`{other}` is not a role: authorize, manage or admin"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +110,9 @@ pub fn main() -> ExitCode {
             print!("{}", crate::http::openapi::document());
             ExitCode::SUCCESS
         }
+        Command::ServiceKey {
+            command: ServiceKeyCommand::Create { name, role },
+        } => create_service_key(cli.config.as_deref(), &name, role),
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
             CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
@@ -225,7 +260,7 @@ fn migrate(config: Option<&Path>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let migrated = runtime.block_on(async {
-        let store = crate::store::Store::connect(&settings.database_url).await?;
+        let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
         store.close().await;
         Ok::<_, crate::store::StoreError>(())
@@ -233,6 +268,48 @@ fn migrate(config: Option<&Path>) -> ExitCode {
     match migrated {
         Ok(()) => {
             println!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn create_service_key(config: Option<&Path>, name: &str, role: KeyRole) -> ExitCode {
+    let settings = match Settings::load(config) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(catalog) = load_or_report(settings.catalog_dir.as_deref()) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let created = runtime.block_on(async {
+        let store = Store::connect(&settings.database_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.migrate().await.map_err(|e| e.to_string())?;
+        let service = Service::start(std::sync::Arc::new(catalog), store.clone(), &settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        let created = service
+            .create_key(name, role)
+            .await
+            .map_err(|e| e.to_string());
+        store.close().await;
+        created
+    });
+    match created {
+        Ok((_, key)) => {
+            // Standard output only, once: the caller keeps it, patrol keeps its hash.
+            println!("{key}");
             ExitCode::SUCCESS
         }
         Err(e) => {

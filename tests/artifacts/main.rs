@@ -9,6 +9,7 @@
 
 mod adding_permissions;
 mod design_contract;
+mod openapi_document;
 mod permissions_page;
 
 use std::sync::OnceLock;
