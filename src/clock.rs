@@ -41,6 +41,19 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix seconds of an RFC 3339 time (`2026-11-23T00:00:00Z`), or `None`.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
+/// The first date whose 00:00 UTC is at or after `unix`.
+pub fn date_at_or_after(unix: i64) -> Date {
+    let before = date_of(unix.saturating_sub(1));
+    before.next_day().unwrap_or(before)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +68,22 @@ mod tests {
         assert!(parse_date("2027-02-30").is_none());
         assert!(parse_date("2027-3-1").is_none());
         assert!(parse_date("2027-03-01T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn instants_parse_and_round_up_to_dates() {
+        assert_eq!(parse_rfc3339("2027-03-01T00:00:00Z"), Some(1_803_859_200));
+        assert_eq!(
+            parse_rfc3339("2027-03-01T01:00:00+01:00"),
+            Some(1_803_859_200)
+        );
+        assert!(parse_rfc3339("2027-03-01").is_none());
+        let date = parse_date("2027-03-01").unwrap();
+        assert_eq!(
+            date_at_or_after(1_803_859_200),
+            date,
+            "midnight is that day"
+        );
+        assert_eq!(date_at_or_after(1_803_859_201), date.next_day().unwrap());
     }
 }

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod service;
 pub mod store;

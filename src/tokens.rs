@@ -334,12 +334,19 @@ pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
                 })
                 .collect::<Option<_>>()?,
         },
-        // Job tokens arrive with issue #6.
-        TokenKindName::Job => return None,
+        TokenKindName::Job => {
+            let job = record.job?;
+            Grant::Job {
+                project: ProjectId(job.project_id),
+                job_id: job.job_id,
+            }
+        }
     };
-    let expires_at = match &record.expires_at {
-        Some(text) => Some(clock::midnight(clock::parse_date(text)?)),
-        None => None,
+    // PATs expire at 00:00 UTC of their date, job tokens at their instant.
+    let expires_at = match (&record.job, &record.expires_at) {
+        (Some(job), _) => Some(job.expires_unix),
+        (None, Some(text)) => Some(clock::midnight(clock::parse_date(text)?)),
+        (None, None) => None,
     };
     let allowed_ips = record
         .allowed_ips

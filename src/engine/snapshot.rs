@@ -472,6 +472,9 @@ impl Snapshot {
             return Err(SnapshotError::NotEmpty(id.0));
         }
         self.groups.remove(&id);
+        for scope in self.job_token_scopes.values_mut() {
+            scope.groups.remove(&id);
+        }
         self.bury(idx);
         Ok(())
     }
@@ -531,8 +534,16 @@ impl Snapshot {
             .remove(&id)
             .ok_or(SnapshotError::UnknownProject(id.0))?;
         self.job_token_scopes.remove(&idx);
+        for scope in self.job_token_scopes.values_mut() {
+            scope.projects.remove(&id);
+        }
         self.bury(idx);
         Ok(())
+    }
+
+    /// A project's job token scope; `None` when it has the defaults.
+    pub fn job_token_scope(&self, project: ProjectId) -> Option<&JobTokenScope> {
+        self.job_token_scopes.get(self.projects.get(&project)?)
     }
 
     pub fn set_job_token_scope(

@@ -4,15 +4,17 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, put};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiJson, ApiPath};
-use super::{ApiError, AppState, check_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::{ApiError, AppState, check_id, page};
 use crate::clock;
-use crate::store::{InstanceSettings, KeyRole, ServiceKeyRecord, TokenPolicyRecord};
+use crate::store::{
+    AuditEvent, AuditFilter, InstanceSettings, KeyRole, ServiceKeyRecord, TokenPolicyRecord,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -20,6 +22,61 @@ pub fn router() -> Router<AppState> {
         .route("/v1/groups/{id}/token-policy", put(put_token_policy))
         .route("/v1/service-keys", get(list_keys).post(create_key))
         .route("/v1/service-keys/{id}", delete(revoke_key))
+        .route("/v1/audit-events", get(audit_events))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// `job_token_allowlist_added`, ...
+    action: Option<String>,
+    /// `project`, ...
+    target_type: Option<String>,
+    target_id: Option<u64>,
+    /// From 1 (default 1).
+    page: Option<u32>,
+    /// 1 to 100 (default 20).
+    per_page: Option<u32>,
+}
+
+/// The audit trail in the order it happened, with GitLab's pagination headers.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "admin",
+    params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEvent>,
+        headers(("X-Total" = u64), ("X-Page" = u32), ("X-Per-Page" = u32), ("X-Next-Page" = String),
+            ("X-Prev-Page" = String), ("X-Total-Pages" = u64), ("Link" = String))),
+        (status = 400, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn audit_events(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<(HeaderMap, Json<Vec<AuditEvent>>), ApiError> {
+    let (page, per_page) = page::checked(query.page, query.per_page)?;
+    let filter = AuditFilter {
+        action: query.action.filter(|s| !s.is_empty()),
+        target_type: query.target_type.filter(|s| !s.is_empty()),
+        target_id: query.target_id,
+        page,
+        per_page,
+    };
+    let (events, total) = state
+        .service
+        .store()
+        .audit_events(&filter)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    let mut params = Vec::new();
+    if let Some(action) = &filter.action {
+        params.push(format!("action={}", page::encode(action)));
+    }
+    if let Some(target_type) = &filter.target_type {
+        params.push(format!("target_type={}", page::encode(target_type)));
+    }
+    if let Some(target_id) = filter.target_id {
+        params.push(format!("target_id={target_id}"));
+    }
+    let headers = page::headers("/v1/audit-events", &params, page, per_page, total);
+    Ok((headers, Json(events)))
 }
 
 /// The instance settings: the token rules set at runtime, and what configuration fixes.

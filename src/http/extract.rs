@@ -2,14 +2,16 @@
 //! check in front of every `/v1` endpoint that is not public.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
-use crate::service::KeyCheck;
+use crate::service::{Actor, KeyCheck};
 use crate::store::KeyRole;
 
 /// A JSON body; a body that does not parse is a 400 naming the field at fault.
@@ -106,9 +108,11 @@ fn role(level: u8) -> KeyRole {
 
 /// Lets a request through only with an `X-Patrol-Key` of at least role `ROLE`: no key
 /// or a wrong one is 401, a key of a lesser role 403.
+///
+/// The handler finds the caller as an [`Actor`] in the request's extensions.
 pub async fn require<const ROLE: u8>(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let key = request
@@ -117,8 +121,15 @@ pub async fn require<const ROLE: u8>(
         .and_then(|v| v.to_str().ok())
         .ok_or(ApiError::Unauthorized)?;
     match state.service.check_key(key).await? {
-        KeyCheck::Valid(held) if held >= role(ROLE) => Ok(next.run(request).await),
-        KeyCheck::Valid(_) => Err(ApiError::Forbidden),
+        KeyCheck::Valid { role: held, actor } if held >= role(ROLE) => {
+            let ip = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip().to_string());
+            request.extensions_mut().insert(Actor { name: actor, ip });
+            Ok(next.run(request).await)
+        }
+        KeyCheck::Valid { .. } => Err(ApiError::Forbidden),
         KeyCheck::Invalid => Err(ApiError::Unauthorized),
     }
 }

@@ -9,7 +9,9 @@ mod directory;
 mod error;
 mod extract;
 mod health;
+mod jobs;
 pub mod openapi;
+mod page;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -107,7 +109,10 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let healer = tokio::spawn(heal_forever(Arc::clone(&self.service)));
-        let served = axum::serve(self.listener, self.router)
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(stop)
             .await;
         healer.abort();
@@ -140,6 +145,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         authorize::router().route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
     let managed = directory::router()
         .merge(tokens::router())
+        .merge(jobs::router())
         .route_layer(from_fn_with_state(state.clone(), require::<MANAGE>));
     let admin = admin::router().route_layer(from_fn_with_state(state.clone(), require::<ADMIN>));
     Router::new()

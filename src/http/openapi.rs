@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, authorize, catalog, directory, health, tokens};
+use super::{admin, authorize, catalog, directory, health, jobs, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -23,14 +23,18 @@ use super::{admin, authorize, catalog, directory, health, tokens};
         directory::put_project_member, directory::delete_project_member, directory::batch,
         tokens::create, tokens::list, tokens::show, tokens::revoke,
         admin::show_settings, admin::put_settings, admin::put_token_policy,
-        admin::create_key, admin::list_keys, admin::revoke_key,
+        admin::create_key, admin::list_keys, admin::revoke_key, admin::audit_events,
+        jobs::create_job, jobs::finish_job, jobs::show_scope, jobs::update_scope,
+        jobs::list_allowlist, jobs::put_allowlist_entry, jobs::remove_project_entry,
+        jobs::remove_group_entry,
     ),
     modifiers(&ServiceKey),
     tags(
         (name = "decisions", description = "May this token do this? (`authorize` keys and above)"),
         (name = "directory", description = "The directory mirror, pushed by the main application (`manage` keys and above)"),
         (name = "tokens", description = "Tokens on behalf of users (`manage` keys and above)"),
-        (name = "admin", description = "Settings, group token policies and service keys (`admin` keys)"),
+        (name = "jobs", description = "CI/CD job tokens and project job token scopes (`manage` keys and above)"),
+        (name = "admin", description = "Settings, group token policies, service keys and the audit trail (`admin` keys)"),
         (name = "catalog", description = "The permission catalog (public)"),
         (name = "operations", description = "Health, readiness, metrics (public)"),
     )

@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::{ApiError, AppState, check_id};
+use super::{ApiError, AppState, check_id, page};
 use crate::clock;
 use crate::store::{TokenFilter, TokenKindName, TokenState};
 use crate::tokens::{CreateToken, TokenView};
@@ -65,14 +65,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::bad_request("page", "starts at 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::bad_request("per_page", "must be 1 to 100"));
-    }
+    let (page, per_page) = page::checked(query.page, query.per_page)?;
     let filter = TokenFilter {
         user_id: query.user_id,
         kind: query.kind,
@@ -83,40 +76,6 @@ pub async fn list(
         today: clock::format_date(clock::date_of(clock::now())),
     };
     let (tokens, total) = state.service.list_tokens(&filter).await?;
-    Ok((pagination("/v1/tokens", &filter, total), Json(tokens)))
-}
-
-/// GitLab's pagination headers.
-fn pagination(path: &str, filter: &TokenFilter, total: u64) -> HeaderMap {
-    let per_page = u64::from(filter.per_page);
-    let page = u64::from(filter.page);
-    let pages = total.div_ceil(per_page).max(1);
-    let mut headers = HeaderMap::new();
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    set("x-total", total.to_string());
-    set("x-total-pages", pages.to_string());
-    set("x-page", page.to_string());
-    set("x-per-page", per_page.to_string());
-    set(
-        "x-next-page",
-        if page < pages {
-            (page + 1).to_string()
-        } else {
-            String::new()
-        },
-    );
-    set(
-        "x-prev-page",
-        if page > 1 {
-            (page - 1).to_string()
-        } else {
-            String::new()
-        },
-    );
     let mut query = Vec::new();
     if let Some(user_id) = filter.user_id {
         query.push(format!("user_id={user_id}"));
@@ -125,37 +84,13 @@ fn pagination(path: &str, filter: &TokenFilter, total: u64) -> HeaderMap {
         query.push(format!("kind={}", kind.as_str()));
     }
     if let Some(state) = filter.state {
-        query.push(format!(
-            "state={}",
-            match state {
-                TokenState::Active => "active",
-                TokenState::Inactive => "inactive",
-            }
-        ));
+        query.push(format!("state={}", state.as_str()));
     }
     if let Some(search) = &filter.search {
-        query.push(format!(
-            "search={}",
-            percent_encoding::utf8_percent_encode(search, percent_encoding::NON_ALPHANUMERIC)
-        ));
+        query.push(format!("search={}", page::encode(search)));
     }
-    let link = |rel: &str, page: u64| {
-        let mut params = query.clone();
-        params.push(format!("page={page}"));
-        params.push(format!("per_page={per_page}"));
-        format!("<{path}?{}>; rel=\"{rel}\"", params.join("&"))
-    };
-    let mut links = Vec::new();
-    if page > 1 {
-        links.push(link("prev", page - 1));
-    }
-    if page < pages {
-        links.push(link("next", page + 1));
-    }
-    links.push(link("first", 1));
-    links.push(link("last", pages));
-    set("link", links.join(", "));
-    headers
+    let headers = page::headers("/v1/tokens", &query, filter.page, filter.per_page, total);
+    Ok((headers, Json(tokens)))
 }
 
 /// Shows one token (never its plaintext).

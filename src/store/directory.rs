@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use sqlx::FromRow;
 
-use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
+use super::{
+    Result, SourceKind, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx,
+    to_json,
+};
 use crate::directory::{
     GroupBody, MemberOf, Membership, NamespaceKind, NamespaceRef, ProjectBody, UserBody, UserState,
 };
@@ -298,8 +301,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes a group, its memberships and its token policy.
+    /// Deletes a group, its memberships, its token policy and the job token allowlist
+    /// entries naming it.
     pub async fn delete_group(&mut self, id: u64) -> Result<bool> {
+        self.forget_job_token_links(SourceKind::Group, id).await?;
         let deleted = on_tx!(&mut self.inner, tx => {
             sqlx::query("DELETE FROM group_members WHERE group_id = $1")
                 .bind(db_id(id))
@@ -341,7 +346,10 @@ impl Tx {
         Ok(())
     }
 
+    /// Deletes a project, its memberships, its job token scope and allowlist, and the
+    /// allowlist entries naming it.
     pub async fn delete_project(&mut self, id: u64) -> Result<bool> {
+        self.forget_job_token_links(SourceKind::Project, id).await?;
         let deleted = on_tx!(&mut self.inner, tx => {
             sqlx::query("DELETE FROM project_members WHERE project_id = $1")
                 .bind(db_id(id))

@@ -8,7 +8,9 @@
 //! change to the in-memory snapshot between writing and committing it, and roll back
 //! when the snapshot refuses it.
 
+mod audit;
 mod directory;
+mod jobs;
 mod keys;
 mod settings;
 mod tokens;
@@ -21,10 +23,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use thiserror::Error;
 
+pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use directory::{DirectoryDump, GroupRecord, ProjectRecord, TokenPolicyRecord, UserRecord};
+pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 pub use settings::InstanceSettings;
-pub use tokens::{NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
+pub use tokens::{JobRef, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
 
 /// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is
 /// compiled once per backend, so it must be valid SQL for both.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use super::{Result, Store, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
+use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
 use crate::tokens::GranularScopeBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -37,6 +37,15 @@ pub enum TokenState {
     Inactive,
 }
 
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
 /// A token as stored (without its plaintext, which is never stored).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -57,6 +66,17 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub last_used_ips: Vec<String>,
+    /// Job tokens only: the job the token belongs to.
+    pub job: Option<JobRef>,
+}
+
+/// What ties a job token to its CI/CD job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRef {
+    pub project_id: u64,
+    pub job_id: u64,
+    /// Unix seconds at which the token stops working.
+    pub expires_unix: i64,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -85,6 +105,7 @@ pub struct NewTokenRow {
     pub allowed_ips: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<String>,
+    pub job: Option<JobRef>,
 }
 
 impl std::fmt::Debug for NewTokenRow {
@@ -130,6 +151,9 @@ struct TokenRow {
     revoked_at: Option<i64>,
     last_used_at: Option<i64>,
     last_used_ips: String,
+    project_id: Option<i64>,
+    job_id: Option<i64>,
+    expires_unix: Option<i64>,
 }
 
 impl TokenRow {
@@ -151,13 +175,26 @@ impl TokenRow {
             revoked_at: self.revoked_at,
             last_used_at: self.last_used_at,
             last_used_ips: from_json(&self.last_used_ips)?,
+            job: match (self.project_id, self.job_id, self.expires_unix) {
+                (Some(project_id), Some(job_id), Some(expires_unix)) => Some(JobRef {
+                    project_id: from_db_id(project_id)?,
+                    job_id: from_db_id(job_id)?,
+                    expires_unix,
+                }),
+                (None, None, None) => None,
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "a job token without its job".to_owned(),
+                    ));
+                }
+            },
         })
     }
 }
 
 const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
      granular_scopes, allowed_ips, created_at, expires_at, revoked, revoked_at, last_used_at, \
-     last_used_ips";
+     last_used_ips, project_id, job_id, expires_unix";
 
 /// The filter of `list_tokens`, shared by its count and its page. `$5` is today.
 const FILTER: &str = "($1 IS NULL OR user_id = $1)
@@ -188,6 +225,15 @@ impl Store {
         row.map(TokenRow::into_record).transpose()
     }
 
+    /// The token of a CI/CD job.
+    pub async fn token_by_job(&self, job_id: u64) -> Result<Option<TokenRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE job_id = $1");
+        let row: Option<TokenRow> = on_pool!(&self.pool, pool => {
+            sqlx::query_as(&sql).bind(db_id(job_id)).fetch_optional(pool).await?
+        });
+        row.map(TokenRow::into_record).transpose()
+    }
+
     pub async fn token(&self, id: u64) -> Result<Option<TokenRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1");
         let row: Option<TokenRow> = on_pool!(&self.pool, pool => {
@@ -204,10 +250,7 @@ impl Store {
         );
         let user_id = filter.user_id.map(db_id);
         let kind = filter.kind.map(TokenKindName::as_str);
-        let state = filter.state.map(|s| match s {
-            TokenState::Active => "active",
-            TokenState::Inactive => "inactive",
-        });
+        let state = filter.state.map(TokenState::as_str);
         let search = filter.search.as_deref().map(like_pattern);
         let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.per_page);
         let (total, rows): (i64, Vec<TokenRow>) = on_pool!(&self.pool, pool => {
@@ -245,8 +288,9 @@ impl Tx {
         let id: i64 = on_tx!(&mut self.inner, tx => {
             sqlx::query_scalar(
                 "INSERT INTO tokens (user_id, kind, name, description, lookup_id, secret_hash, scopes,
-                     granular_scopes, allowed_ips, created_at, expires_at, revoked, last_used_ips)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, '[]')
+                     granular_scopes, allowed_ips, created_at, expires_at, revoked, last_used_ips,
+                     project_id, job_id, expires_unix)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, '[]', $12, $13, $14)
                  RETURNING id",
             )
             .bind(db_id(row.user_id))
@@ -260,6 +304,9 @@ impl Tx {
             .bind(to_json(&row.allowed_ips))
             .bind(row.created_at)
             .bind(&row.expires_at)
+            .bind(row.job.map(|j| db_id(j.project_id)))
+            .bind(row.job.map(|j| db_id(j.job_id)))
+            .bind(row.job.map(|j| j.expires_unix))
             .fetch_one(&mut **tx)
             .await?
         });

@@ -9,6 +9,7 @@ use crate::support::{ADMIN_KEY, Backend, in_days, spawn};
 
 on_both_backends!(
     decisions_carry_their_reason,
+    expiry_plan_and_role_reasons,
     malformed_requests_name_their_field,
     batches_answer_in_order_up_to_a_thousand,
     a_verified_token_is_answered_from_memory,
@@ -159,6 +160,78 @@ async fn decisions_carry_their_reason(backend: Backend) {
         )
         .await;
     assert_eq!(app.reason(&carols, "read_issue", 42).await, "user_blocked");
+    app.finish().await;
+}
+
+async fn expiry_plan_and_role_reasons(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+
+    // A token whose date has passed: written to the store as time would leave it, since
+    // the API refuses expiry dates in the past. It expired at 00:00 UTC of its date.
+    let secret = "S".repeat(30);
+    let lookup_id = "EXPIREDTOKEN";
+    let hash = patrol::token::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
+    let mut tx = app.service.store().begin().await.unwrap();
+    tx.insert_token(&patrol::store::NewTokenRow {
+        user_id: 1,
+        kind: patrol::store::TokenKindName::Legacy,
+        name: "old".to_owned(),
+        description: String::new(),
+        lookup_id: lookup_id.to_owned(),
+        secret_hash: hash,
+        scopes: vec!["api".to_owned()],
+        granular_scopes: Vec::new(),
+        allowed_ips: Vec::new(),
+        created_at: 0,
+        expires_at: Some(in_days(0)),
+        job: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let expired = patrol::token::assemble("glpat-", lookup_id, &secret);
+    assert_eq!(
+        app.reason(&expired, "read_issue", 42).await,
+        "token_expired"
+    );
+
+    // Epics need premium; acme is on the free plan, oss on premium (public, so the token
+    // reads its epics as any visitor could).
+    let (_, alice) = app
+        .token(
+            1,
+            json!({"name": "epics", "expires_at": in_days(30), "granular_scopes": [
+                {"access": "selected_memberships", "group_ids": [7], "permissions": ["read_epic"]}]}),
+        )
+        .await;
+    for (group, reason) in [(7, "plan_required"), (9, "granted")] {
+        let answer = app
+            .post(
+                "/v1/authorize",
+                json!({"token": alice, "permission": "read_epic",
+                       "boundary": {"type": "group", "id": group}}),
+            )
+            .await;
+        assert_eq!(
+            answer.body["reason"], reason,
+            "group {group}: {}",
+            answer.text
+        );
+    }
+
+    // Bob is a guest on acme/app: his legacy `api` token cannot open merge requests.
+    let (_, bob) = app
+        .token(
+            2,
+            json!({"name": "api", "expires_at": in_days(30), "scopes": ["api"]}),
+        )
+        .await;
+    assert_eq!(app.reason(&bob, "read_issue", 42).await, "granted");
+    assert_eq!(
+        app.reason(&bob, "create_merge_request", 42).await,
+        "insufficient_role"
+    );
     app.finish().await;
 }
 

@@ -14,6 +14,7 @@ mod callers;
 mod catalog;
 mod directory;
 mod health;
+mod jobs;
 mod readme;
 mod store;
 mod support;

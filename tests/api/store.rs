@@ -8,7 +8,8 @@ use patrol::directory::{
 };
 use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
 use patrol::store::{
-    InstanceSettings, KeyRole, NewServiceKey, NewTokenRow, Store, StoreError, TokenFilter,
+    AllowlistRecord, AuditFilter, InstanceSettings, JobRef, JobTokenScopeRecord, KeyRole,
+    NewAuditEvent, NewServiceKey, NewTokenRow, SourceKind, Store, StoreError, TokenFilter,
     TokenKindName, TokenPolicyRecord, TokenState,
 };
 use patrol::tokens::GranularScopeBody;
@@ -26,6 +27,9 @@ on_both_backends!(
     unique_rules_are_conflicts,
     an_uncommitted_transaction_writes_nothing,
     migrations_are_idempotent,
+    job_tokens_round_trip,
+    job_token_scopes_and_allowlists_round_trip,
+    audit_events_round_trip_in_order,
 );
 
 /// A migrated store on a fresh database; the database is removed by `finish`.
@@ -96,6 +100,7 @@ fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
         allowed_ips: Vec::new(),
         created_at: 1_700_000_000,
         expires_at: Some("2030-01-01".to_owned()),
+        job: None,
     }
 }
 
@@ -653,4 +658,223 @@ async fn bad_urls_are_refused_before_connecting() {
         let error = Store::connect(url).await.unwrap_err();
         assert!(matches!(error, StoreError::Url { .. }), "{url}: {error:?}");
     }
+}
+
+async fn job_tokens_round_trip(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let job = JobRef {
+        project_id: 43,
+        job_id: 555,
+        expires_unix: 1_800_000_000,
+    };
+    let row = NewTokenRow {
+        kind: TokenKindName::Job,
+        scopes: Vec::new(),
+        job: Some(job),
+        ..token_row(1, "job 555", "lookupjob00000000001")
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_token(&row).await.unwrap();
+    tx.insert_token(&token_row(1, "pat", "lookuppat00000000001"))
+        .await
+        .unwrap();
+    let again = tx
+        .insert_token(&NewTokenRow {
+            lookup_id: "lookupjob00000000002".to_owned(),
+            ..row.clone()
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "one token per job: {again:?}"
+    );
+    drop(tx);
+
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_token(&row).await.unwrap();
+    tx.insert_token(&token_row(1, "pat", "lookuppat00000000001"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let found = store.token_by_job(555).await.unwrap().unwrap();
+    assert_eq!((found.kind, found.job), (TokenKindName::Job, Some(job)));
+    assert_eq!(
+        store
+            .token_by_lookup("lookuppat00000000001")
+            .await
+            .unwrap()
+            .unwrap()
+            .job,
+        None
+    );
+    assert!(store.token_by_job(556).await.unwrap().is_none());
+    finish(store, db).await;
+}
+
+async fn job_token_scopes_and_allowlists_round_trip(backend: Backend) {
+    let (store, db) = open(backend).await;
+    assert!(store.job_token_scopes().await.unwrap().is_empty());
+    assert!(store.allowlist(None).await.unwrap().is_empty());
+    let scope = JobTokenScopeRecord {
+        project_id: 42,
+        inbound_enabled: false,
+        fine_grained_enabled: true,
+    };
+    let entry = |project_id, source, source_id, policies: &[&str]| AllowlistRecord {
+        project_id,
+        source,
+        source_id,
+        default_permissions: policies.is_empty(),
+        policies: policies.iter().map(|p| (*p).to_owned()).collect(),
+        created_at: 1_700_000_000,
+    };
+    let entries = [
+        entry(42, SourceKind::Group, 7, &["read_packages"]),
+        entry(
+            42,
+            SourceKind::Project,
+            43,
+            &["admin_jobs", "read_packages"],
+        ),
+        entry(44, SourceKind::Project, 43, &[]),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    tx.put_job_token_scope(&scope).await.unwrap();
+    for e in &entries {
+        tx.put_allowlist_entry(e).await.unwrap();
+    }
+    assert_eq!(
+        tx.allowlist_entry(42, SourceKind::Project, 43)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&entries[1]),
+        "a transaction reads its own writes"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.job_token_scopes().await.unwrap(), [scope]);
+    let all = store.allowlist(None).await.unwrap();
+    assert_eq!(
+        all,
+        [entries[1].clone(), entries[0].clone(), entries[2].clone()],
+        "projects first"
+    );
+    assert_eq!(
+        store.allowlist(Some(44)).await.unwrap(),
+        [entries[2].clone()]
+    );
+
+    // A put replaces the policies and keeps `created_at`; a scope put replaces the flags.
+    let mut tx = store.begin().await.unwrap();
+    let replaced = AllowlistRecord {
+        policies: vec!["read_jobs".to_owned()],
+        created_at: 1_800_000_000,
+        ..entries[1].clone()
+    };
+    tx.put_allowlist_entry(&replaced).await.unwrap();
+    tx.put_job_token_scope(&JobTokenScopeRecord {
+        inbound_enabled: true,
+        ..scope
+    })
+    .await
+    .unwrap();
+    assert!(
+        tx.delete_allowlist_entry(42, SourceKind::Group, 7)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.delete_allowlist_entry(42, SourceKind::Group, 7)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let now = store.allowlist(Some(42)).await.unwrap();
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0].policies, ["read_jobs"]);
+    assert_eq!(now[0].created_at, 1_700_000_000);
+    assert!(store.job_token_scopes().await.unwrap()[0].inbound_enabled);
+
+    // Deleting project 43 forgets the entries naming it; deleting 42 its own scope.
+    let mut tx = store.begin().await.unwrap();
+    tx.delete_project(43).await.unwrap();
+    tx.delete_project(42).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.allowlist(None).await.unwrap().is_empty());
+    assert!(store.job_token_scopes().await.unwrap().is_empty());
+    finish(store, db).await;
+}
+
+async fn audit_events_round_trip_in_order(backend: Backend) {
+    let (store, db) = open(backend).await;
+    let event = |action: &'static str, target_id: u64| NewAuditEvent {
+        actor: "service_key:1".to_owned(),
+        action,
+        target_type: "project",
+        target_id,
+        source_ip: Some("127.0.0.1".to_owned()),
+        details: serde_json::json!({"source_id": 43, "policies": ["read_packages"]}),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.record_event(&event("job_token_allowlist_added", 42), 100)
+        .await
+        .unwrap();
+    tx.record_event(&event("job_token_policies_updated", 42), 100)
+        .await
+        .unwrap();
+    tx.record_event(&event("job_token_allowlist_added", 44), 101)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.record_event(&event("job_token_allowlist_removed", 42), 102)
+        .await
+        .unwrap();
+    drop(tx);
+
+    let all = AuditFilter {
+        action: None,
+        target_type: None,
+        target_id: None,
+        page: 1,
+        per_page: 100,
+    };
+    let (events, total) = store.audit_events(&all).await.unwrap();
+    assert_eq!(total, 3, "the rolled-back event is not there");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "job_token_allowlist_added",
+            "job_token_policies_updated",
+            "job_token_allowlist_added"
+        ],
+        "in the order they happened"
+    );
+    assert_eq!(events[0].details, event("x", 42).details);
+    assert_eq!(events[0].created_at, "1970-01-01T00:01:40Z");
+    assert_eq!(events[0].source_ip.as_deref(), Some("127.0.0.1"));
+    let by_target = AuditFilter {
+        target_id: Some(42),
+        ..all.clone()
+    };
+    assert_eq!(store.audit_events(&by_target).await.unwrap().1, 2);
+    let by_action = AuditFilter {
+        action: Some("job_token_allowlist_added".to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(store.audit_events(&by_action).await.unwrap().1, 2);
+    let by_type = AuditFilter {
+        target_type: Some("token".to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(store.audit_events(&by_type).await.unwrap().1, 0);
+    let second_page = AuditFilter {
+        page: 2,
+        per_page: 2,
+        ..all
+    };
+    let (page, total) = store.audit_events(&second_page).await.unwrap();
+    assert_eq!((page.len(), total, page[0].target_id), (1, 3, 44));
+    finish(store, db).await;
 }

@@ -7,6 +7,8 @@
 //! took the change, the snapshot is marked stale: decisions answer 503 until it has
 //! been rebuilt from the store. Decisions only read.
 
+mod jobs;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -71,6 +73,7 @@ struct Verified {
 
 #[derive(Debug, Clone, Copy)]
 struct VerifiedKey {
+    id: u64,
     role: KeyRole,
     digest: SecretDigest,
 }
@@ -86,10 +89,18 @@ struct Live {
 }
 
 /// A caller, as identified by its `X-Patrol-Key`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyCheck {
-    Valid(KeyRole),
+    Valid { role: KeyRole, actor: String },
     Invalid,
+}
+
+/// Who asks for a change, as the audit trail names them: `service_key:<id>` or
+/// `admin_key` (the bootstrap `PATROL_ADMIN_KEY`), and where from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub ip: Option<String>,
 }
 
 /// One check of `/v1/authorize`, parsed.
@@ -489,6 +500,7 @@ impl Service {
             allowed_ips: valid.allowed_ips.iter().map(ToString::to_string).collect(),
             created_at: now,
             expires_at: valid.expires_at.map(clock::format_date),
+            job: None,
         };
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
@@ -511,6 +523,7 @@ impl Service {
             revoked_at: None,
             last_used_at: None,
             last_used_ips: Vec::new(),
+            job: None,
         };
         if let Some(token) = tokens::engine_token(&record, &self.catalog) {
             let mut live = self.live.write();
@@ -653,7 +666,10 @@ impl Service {
     pub async fn check_key(&self, presented: &str) -> Result<KeyCheck> {
         if let Some(admin) = &self.admin_key {
             if admin.matches(&SecretDigest::of(presented)) {
-                return Ok(KeyCheck::Valid(KeyRole::Admin));
+                return Ok(KeyCheck::Valid {
+                    role: KeyRole::Admin,
+                    actor: "admin_key".to_owned(),
+                });
             }
         }
         let Ok(parsed) = token::parse(&self.key_prefixes, presented) else {
@@ -662,7 +678,10 @@ impl Service {
         let digest = SecretDigest::of(parsed.secret);
         if let Some(known) = self.live.read().keys.get(parsed.lookup_id).copied() {
             return Ok(if known.digest.matches(&digest) {
-                KeyCheck::Valid(known.role)
+                KeyCheck::Valid {
+                    role: known.role,
+                    actor: format!("service_key:{}", known.id),
+                }
             } else {
                 KeyCheck::Invalid
             });
@@ -680,11 +699,15 @@ impl Service {
         self.live.write().keys.insert(
             record.lookup_id,
             VerifiedKey {
+                id: record.id,
                 role: record.role,
                 digest,
             },
         );
-        Ok(KeyCheck::Valid(record.role))
+        Ok(KeyCheck::Valid {
+            role: record.role,
+            actor: format!("service_key:{}", record.id),
+        })
     }
 
     /// Creates a service key; the answer carries the plaintext key, once.
@@ -838,7 +861,11 @@ fn refused_at(prefix: &str, e: SnapshotError) -> ServiceError {
 /// Reads the directory and policies from the store into a fresh snapshot.
 async fn load_snapshot(catalog: &Arc<Catalog>, store: &Store) -> Result<Snapshot> {
     let dump = store.load_directory().await?;
-    build_snapshot(catalog, dump)
+    let mut snapshot = build_snapshot(catalog, dump)?;
+    let scopes = store.job_token_scopes().await?;
+    let entries = store.allowlist(None).await?;
+    jobs::load_scopes(&mut snapshot, catalog, scopes, &entries)?;
+    Ok(snapshot)
 }
 
 fn build_snapshot(catalog: &Arc<Catalog>, dump: DirectoryDump) -> Result<Snapshot> {

@@ -1,0 +1,349 @@
+//! CI/CD job tokens and project job token scopes (DESIGN.md section 8).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{Actor, Result, Service, ServiceError, Verified};
+use crate::catalog::Catalog;
+use crate::clock;
+use crate::engine::{GroupId, JobTokenScope, ProjectId, Snapshot, TokenId};
+use crate::jobs::{self, AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
+use crate::store::{
+    AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
+    TokenKindName, TokenRecord,
+};
+use crate::token::{self, SecretDigest, TokenKind};
+use crate::tokens;
+
+impl Service {
+    /// Mints the token of a CI/CD job; the answer carries the plaintext, once.
+    pub async fn create_job(&self, job: NewJob) -> Result<JobView> {
+        let now = clock::now();
+        let valid = job.validate(&self.live.read().snapshot, &self.settings(), now)?;
+        let minted = token::generate(&self.prefixes, TokenKind::Job)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let job_ref = JobRef {
+            project_id: valid.project_id,
+            job_id: valid.job_id,
+            expires_unix: valid.expires_unix,
+        };
+        let row = NewTokenRow {
+            user_id: valid.user_id,
+            kind: TokenKindName::Job,
+            name: format!("job {}", valid.job_id),
+            description: String::new(),
+            lookup_id: minted.lookup_id.clone(),
+            secret_hash,
+            scopes: Vec::new(),
+            granular_scopes: Vec::new(),
+            allowed_ips: Vec::new(),
+            created_at: now,
+            // Lists work by day: a job token lists as active through the day it expires.
+            expires_at: Some(clock::format_date(clock::date_at_or_after(
+                valid.expires_unix,
+            ))),
+            job: Some(job_ref),
+        };
+        let _writer = self.writer.lock().await;
+        if self.store.token_by_job(valid.job_id).await?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "job {} already has a token",
+                valid.job_id
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        let id = tx.insert_token(&row).await?;
+        tx.commit().await?;
+        let record = TokenRecord {
+            id,
+            user_id: row.user_id,
+            kind: row.kind,
+            name: row.name,
+            description: row.description,
+            lookup_id: row.lookup_id,
+            secret_hash: row.secret_hash,
+            scopes: row.scopes,
+            granular_scopes: row.granular_scopes,
+            allowed_ips: row.allowed_ips,
+            created_at: now,
+            expires_at: row.expires_at,
+            revoked: false,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ips: Vec::new(),
+            job: Some(job_ref),
+        };
+        if let Some(token) = tokens::engine_token(&record, &self.catalog) {
+            let mut live = self.live.write();
+            live.snapshot.insert_token(token);
+            live.tokens.insert(
+                minted.lookup_id,
+                Verified {
+                    token_id: TokenId(id),
+                    digest: SecretDigest::of(&minted.secret),
+                },
+            );
+        }
+        Ok(JobView {
+            id,
+            job_id: valid.job_id,
+            project_id: valid.project_id,
+            user_id: valid.user_id,
+            expires_at: clock::rfc3339(valid.expires_unix),
+            token: minted.plaintext,
+        })
+    }
+
+    /// The job ended: its token is dead from the moment this returns.
+    pub async fn finish_job(&self, job_id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let Some(record) = self.store.token_by_job(job_id).await? else {
+            return Err(ServiceError::NotFound(format!("job {job_id} has no token")));
+        };
+        let mut tx = self.store.begin().await?;
+        if !tx.revoke_token(record.id, clock::now()).await? {
+            return Err(ServiceError::Conflict(format!(
+                "job {job_id} has already finished"
+            )));
+        }
+        tx.commit().await?;
+        self.live.write().snapshot.revoke_token(TokenId(record.id));
+        Ok(())
+    }
+
+    /// A project's inbound job token settings.
+    pub fn job_token_scope(&self, project_id: u64) -> Result<JobTokenScopeRecord> {
+        let live = self.live.read();
+        require_project(&live.snapshot, project_id)?;
+        Ok(match live.snapshot.job_token_scope(ProjectId(project_id)) {
+            Some(scope) => JobTokenScopeRecord {
+                project_id,
+                inbound_enabled: scope.inbound_enabled,
+                fine_grained_enabled: scope.fine_grained_enabled,
+            },
+            None => JobTokenScopeRecord::default_for(project_id),
+        })
+    }
+
+    pub async fn update_job_token_scope(
+        &self,
+        actor: &Actor,
+        project_id: u64,
+        patch: ScopePatch,
+    ) -> Result<JobTokenScopeRecord> {
+        let _writer = self.writer.lock().await;
+        let before = self.job_token_scope(project_id)?;
+        let after = patch.apply(before);
+        let mut tx = self.store.begin().await?;
+        tx.put_job_token_scope(&after).await?;
+        let event = audit(
+            actor,
+            "job_token_scope_updated",
+            project_id,
+            json!({"before": settings_json(before), "after": settings_json(after)}),
+        );
+        tx.record_event(&event, clock::now()).await?;
+        self.apply_scope_change(project_id, |scope| {
+            scope.inbound_enabled = after.inbound_enabled;
+            scope.fine_grained_enabled = after.fine_grained_enabled;
+        })?;
+        self.commit_applied(tx).await?;
+        Ok(after)
+    }
+
+    pub async fn allowlist(&self, project_id: u64) -> Result<Vec<AllowlistView>> {
+        require_project(&self.live.read().snapshot, project_id)?;
+        let entries = self.store.allowlist(Some(project_id)).await?;
+        let live = self.live.read();
+        Ok(entries
+            .iter()
+            .map(|e| AllowlistView::of(e, &live.snapshot))
+            .collect())
+    }
+
+    /// Adds a source to a project's allowlist, or replaces its policies. Returns the
+    /// entry and whether it is new.
+    pub async fn put_allowlist_entry(
+        &self,
+        actor: &Actor,
+        project_id: u64,
+        body: AllowlistBody,
+    ) -> Result<(AllowlistView, bool)> {
+        let now = clock::now();
+        let _writer = self.writer.lock().await;
+        let mut entry = {
+            let live = self.live.read();
+            require_project(&live.snapshot, project_id)?;
+            body.validate(project_id, &self.catalog, &live.snapshot, now)?
+        };
+        let mut tx = self.store.begin().await?;
+        let existing = tx
+            .allowlist_entry(project_id, entry.source, entry.source_id)
+            .await?;
+        let source = json!({"source_type": entry.source.as_str(), "source_id": entry.source_id});
+        let event = match &existing {
+            None => audit(
+                actor,
+                "job_token_allowlist_added",
+                project_id,
+                merge(source, policies_json(&entry)),
+            ),
+            Some(old) => {
+                entry.created_at = old.created_at;
+                audit(
+                    actor,
+                    "job_token_policies_updated",
+                    project_id,
+                    merge(
+                        source,
+                        json!({"before": policies_json(old), "after": policies_json(&entry)}),
+                    ),
+                )
+            }
+        };
+        tx.put_allowlist_entry(&entry).await?;
+        tx.record_event(&event, now).await?;
+        let link = jobs::link(&entry, &self.catalog);
+        self.apply_scope_change(project_id, |scope| match entry.source {
+            SourceKind::Project => {
+                scope.projects.insert(ProjectId(entry.source_id), link);
+            }
+            SourceKind::Group => {
+                scope.groups.insert(GroupId(entry.source_id), link);
+            }
+        })?;
+        self.commit_applied(tx).await?;
+        let view = AllowlistView::of(&entry, &self.live.read().snapshot);
+        Ok((view, existing.is_none()))
+    }
+
+    pub async fn delete_allowlist_entry(
+        &self,
+        actor: &Actor,
+        project_id: u64,
+        source: SourceKind,
+        source_id: u64,
+    ) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        require_project(&self.live.read().snapshot, project_id)?;
+        let mut tx = self.store.begin().await?;
+        if !tx
+            .delete_allowlist_entry(project_id, source, source_id)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!(
+                "the allowlist of project {project_id} has no {} {source_id}",
+                source.as_str()
+            )));
+        }
+        let event = audit(
+            actor,
+            "job_token_allowlist_removed",
+            project_id,
+            json!({"source_type": source.as_str(), "source_id": source_id}),
+        );
+        tx.record_event(&event, clock::now()).await?;
+        self.apply_scope_change(project_id, |scope| match source {
+            SourceKind::Project => {
+                scope.projects.remove(&ProjectId(source_id));
+            }
+            SourceKind::Group => {
+                scope.groups.remove(&GroupId(source_id));
+            }
+        })?;
+        self.commit_applied(tx).await
+    }
+
+    /// Changes the project's scope in the snapshot (a copy of the defaults if it had
+    /// none).
+    fn apply_scope_change(
+        &self,
+        project_id: u64,
+        change: impl FnOnce(&mut JobTokenScope),
+    ) -> Result<()> {
+        let mut live = self.live.write();
+        let mut scope = live
+            .snapshot
+            .job_token_scope(ProjectId(project_id))
+            .cloned()
+            .unwrap_or_default();
+        change(&mut scope);
+        live.snapshot
+            .set_job_token_scope(ProjectId(project_id), scope)
+            .map_err(super::refused)
+    }
+}
+
+fn require_project(snapshot: &Snapshot, project_id: u64) -> Result<()> {
+    match snapshot.project_path(ProjectId(project_id)) {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::NotFound(format!(
+            "project {project_id} does not exist"
+        ))),
+    }
+}
+
+fn audit(
+    actor: &Actor,
+    action: &'static str,
+    project_id: u64,
+    details: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: actor.name.clone(),
+        action,
+        target_type: "project",
+        target_id: project_id,
+        source_ip: actor.ip.clone(),
+        details,
+    }
+}
+
+fn settings_json(scope: JobTokenScopeRecord) -> serde_json::Value {
+    json!({"inbound_enabled": scope.inbound_enabled, "fine_grained_enabled": scope.fine_grained_enabled})
+}
+
+fn policies_json(entry: &AllowlistRecord) -> serde_json::Value {
+    json!({"policies": entry.policies, "default_permissions": entry.default_permissions})
+}
+
+fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    if let (Some(a), serde_json::Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// Puts the stored scopes and allowlists into a snapshot being built.
+pub(super) fn load_scopes(
+    snapshot: &mut Snapshot,
+    catalog: &Catalog,
+    scopes: Vec<JobTokenScopeRecord>,
+    entries: &[AllowlistRecord],
+) -> Result<()> {
+    let mut by_project: BTreeMap<u64, (JobTokenScopeRecord, Vec<&AllowlistRecord>)> = scopes
+        .into_iter()
+        .map(|s| (s.project_id, (s, Vec::new())))
+        .collect();
+    for entry in entries {
+        by_project
+            .entry(entry.project_id)
+            .or_insert_with(|| {
+                (
+                    JobTokenScopeRecord::default_for(entry.project_id),
+                    Vec::new(),
+                )
+            })
+            .1
+            .push(entry);
+    }
+    for (project_id, (settings, entries)) in by_project {
+        let scope = jobs::engine_scope(settings, entries, catalog);
+        snapshot
+            .set_job_token_scope(ProjectId(project_id), scope)
+            .map_err(|e| ServiceError::Internal(format!("the stored job token scopes: {e}")))?;
+    }
+    Ok(())
+}
