@@ -153,6 +153,8 @@ pub struct Decision<'c> {
     pub token_id: Option<TokenId>,
     pub user_id: Option<UserId>,
     pub boundary: Option<BoundaryKind>,
+    /// The namespace the action was asked on, once it was found.
+    pub namespace: Option<NsIdx>,
 }
 
 impl Decision<'_> {
@@ -165,6 +167,7 @@ impl Decision<'_> {
             token_id: None,
             user_id: None,
             boundary: None,
+            namespace: None,
         }
     }
 
@@ -312,6 +315,9 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
         return deny(decision, Reason::BoundaryNotFound, None);
     };
     decision.boundary = Some(target.kind());
+    if let Target::Namespace(idx, _) = target {
+        decision.namespace = Some(idx);
+    }
     let permissions = || required.iter().map(|&id| (id, catalog.permission(id)));
 
     // 8: the permission applies to this kind of boundary.

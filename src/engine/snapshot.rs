@@ -356,6 +356,15 @@ impl Snapshot {
         best
     }
 
+    /// Whether the user may know the namespace exists: it is public or internal, the user
+    /// is a member of it or of a group above it, or an admin. Where not, GitLab answers
+    /// 404 rather than 403, so that a denial says nothing about what exists.
+    pub fn visible_to(&self, user: UserId, idx: NsIdx) -> bool {
+        self.ns(idx).visibility != Visibility::Private
+            || self.users.get(&user).is_some_and(|u| u.admin)
+            || self.member_level(user, idx) > AccessLevel::NONE
+    }
+
     /// The user's effective level on a project, or `None` when the project does not exist.
     pub fn project_member_level(&self, user: UserId, id: ProjectId) -> Option<AccessLevel> {
         let idx = *self.projects.get(&id)?;

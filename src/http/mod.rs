@@ -8,6 +8,7 @@ mod catalog;
 mod directory;
 mod error;
 mod extract;
+mod gateway;
 mod health;
 mod jobs;
 pub mod openapi;
@@ -141,8 +142,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn router(state: AppState, settings: &Settings) -> Router {
     use extract::{ADMIN, AUTHORIZE, MANAGE, require};
-    let decisions =
-        authorize::router().route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
+    let decisions = authorize::router()
+        .merge(gateway::router())
+        .route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
     let managed = directory::router()
         .merge(tokens::router())
         .merge(jobs::router())

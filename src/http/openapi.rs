@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, authorize, catalog, directory, health, jobs, tokens};
+use super::{admin, authorize, catalog, directory, gateway, health, jobs, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,7 +16,7 @@ use super::{admin, authorize, catalog, directory, health, jobs, tokens};
         health::health, health::ready, health::metrics, health::openapi,
         catalog::list_permissions, catalog::show_permission, catalog::scopes,
         catalog::job_token_policies, catalog::templates, catalog::page,
-        authorize::authorize, authorize::batch,
+        authorize::authorize, authorize::batch, gateway::check,
         directory::put_user, directory::delete_user, directory::put_group, directory::delete_group,
         directory::put_project, directory::delete_project,
         directory::put_group_member, directory::delete_group_member,

@@ -140,6 +140,9 @@ pub struct Outcome {
     pub token_id: Option<u64>,
     pub user_id: Option<u64>,
     pub message: String,
+    /// A denial about a boundary the token's user may not know exists (unknown, or
+    /// private to them): a gateway answers it with 404, not 403.
+    pub hidden: bool,
 }
 
 #[derive(Debug)]
@@ -805,6 +808,12 @@ fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) 
     };
     let decision = engine::decide(snapshot, &request);
     let catalog = snapshot.catalog();
+    let hidden = !decision.allowed
+        && (decision.reason == Reason::BoundaryNotFound
+            || decision
+                .namespace
+                .zip(decision.user_id)
+                .is_some_and(|(idx, user)| !snapshot.visible_to(user, idx)));
     Outcome {
         allowed: decision.allowed,
         reason: decision.reason,
@@ -815,6 +824,7 @@ fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) 
         token_id: decision.token_id.map(|t| t.0),
         user_id: decision.user_id.map(|u| u.0),
         message: decision.message(catalog),
+        hidden,
     }
 }
 

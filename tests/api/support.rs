@@ -48,7 +48,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).unwrap();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
