@@ -30,6 +30,10 @@ pub struct Settings {
     /// Token prefixes (`glpat-`, `glcbt-`). Fixed per instance: changing them would
     /// orphan every token minted under the old ones.
     pub prefixes: Prefixes,
+    /// How long a lookup id the store does not know is refused without asking again.
+    pub unknown_token_ttl: Duration,
+    /// After a wrong secret, how long until that lookup id gets argon2 again.
+    pub failed_secret_window: Duration,
 }
 
 /// The bootstrap admin key. Never printed, not even by `{:?}`.
@@ -54,6 +58,8 @@ impl Default for Settings {
             admin_key: None,
             argon2: Argon2Params::default(),
             prefixes: Prefixes::default(),
+            unknown_token_ttl: Duration::from_secs(10),
+            failed_secret_window: Duration::from_secs(1),
         }
     }
 }

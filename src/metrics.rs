@@ -29,6 +29,10 @@ pub enum CacheResult {
     /// Refused before any store or argon2 work (malformed, bad checksum, or a wrong
     /// secret for a token verified earlier).
     Rejected,
+    /// A lookup id the store did not know a moment ago: refused without a store read.
+    Unknown,
+    /// A lookup id whose secret failed argon2 within the window: refused without argon2.
+    Throttled,
 }
 
 #[derive(Debug)]
@@ -87,6 +91,8 @@ impl Metrics {
             CacheResult::Hit => "hit",
             CacheResult::Miss => "miss",
             CacheResult::Rejected => "rejected",
+            CacheResult::Unknown => "unknown",
+            CacheResult::Throttled => "throttled",
         };
         self.token_cache
             .get_or_create(&ResultLabel { result })

@@ -56,6 +56,7 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let id = tx.insert_token(&row).await?;
         tx.commit().await?;
+        self.unknown.forget(&row.lookup_id);
         let record = TokenRecord {
             id,
             user_id: row.user_id,

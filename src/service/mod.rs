@@ -7,6 +7,7 @@
 //! took the change, the snapshot is marked stale: decisions answer 503 until it has
 //! been rebuilt from the store. Decisions only read.
 
+mod guard;
 mod jobs;
 
 use std::sync::Arc;
@@ -157,8 +158,15 @@ pub struct Service {
     prefixes: Prefixes,
     key_prefixes: Prefixes,
     admin_key: Option<SecretDigest>,
+    /// Lookup ids the store did not know.
+    unknown: guard::Recent,
+    /// Lookup ids whose presented secret failed argon2.
+    failed: guard::Recent,
     pub metrics: Metrics,
 }
+
+/// How many lookup ids each guard remembers at most.
+const GUARD_CAPACITY: usize = 100_000;
 
 impl Service {
     /// Builds the snapshot from the store.
@@ -184,6 +192,8 @@ impl Service {
                 .admin_key
                 .as_ref()
                 .map(|key| SecretDigest::of(&key.0)),
+            unknown: guard::Recent::new(config.unknown_token_ttl, GUARD_CAPACITY),
+            failed: guard::Recent::new(config.failed_secret_window, GUARD_CAPACITY),
             metrics: Metrics::default(),
             catalog,
             store,
@@ -227,6 +237,7 @@ impl Service {
                     let mut live = self.live.write();
                     live.snapshot = snapshot;
                     live.tokens.clear();
+                    self.unknown.clear();
                     self.stale.store(false, Ordering::Release);
                     tracing::info!("snapshot rebuilt from the store");
                     return;
@@ -509,6 +520,7 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let id = tx.insert_token(&row).await?;
         tx.commit().await?;
+        self.unknown.forget(&row.lookup_id);
         let record = TokenRecord {
             id,
             user_id,
@@ -628,8 +640,18 @@ impl Service {
                 Credential::Invalid
             });
         }
+        let started = Instant::now();
+        if self.unknown.contains(parsed.lookup_id, started) {
+            self.metrics.token_cache(CacheResult::Unknown);
+            return Ok(Credential::Invalid);
+        }
+        if self.failed.contains(parsed.lookup_id, started) {
+            self.metrics.token_cache(CacheResult::Throttled);
+            return Ok(Credential::Invalid);
+        }
         self.metrics.token_cache(CacheResult::Miss);
         let Some(record) = self.store.token_by_lookup(parsed.lookup_id).await? else {
+            self.unknown.note(parsed.lookup_id, started);
             return Ok(Credential::Invalid);
         };
         let kind_matches = match parsed.kind {
@@ -641,6 +663,7 @@ impl Service {
                 .verify(record.secret_hash.clone(), parsed.secret)
                 .await?
         {
+            self.failed.note(parsed.lookup_id, Instant::now());
             return Ok(Credential::Invalid);
         }
         let Some(mut token) = tokens::engine_token(&record, &self.catalog) else {

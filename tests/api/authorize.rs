@@ -14,7 +14,8 @@ on_both_backends!(
     batches_answer_in_order_up_to_a_thousand,
     a_verified_token_is_answered_from_memory,
     a_store_that_cannot_answer_is_a_503_never_an_allow,
-    metrics_count_decisions_by_reason
+    metrics_count_decisions_by_reason,
+    guessing_costs_neither_store_reads_nor_argon2,
 );
 
 async fn decisions_carry_their_reason(backend: Backend) {
@@ -464,5 +465,63 @@ async fn metrics_count_decisions_by_reason(backend: Backend) {
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
+    app.finish().await;
+}
+
+/// The value of `patrol_token_cache_total{result="..."}` on `/metrics`.
+async fn cache_count(app: &crate::support::TestApp, result: &str) -> u64 {
+    let text = app.call_as(None, Method::GET, "/metrics", None).await.text;
+    let prefix = format!("patrol_token_cache_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (_, token) = app.alice_token(&["read_issue"]).await;
+
+    // Guesses of one unknown lookup id: one store read, then refused from memory.
+    let unknown = patrol::token::assemble("glpat-", "UNKNOWNLOOKU", &"A".repeat(30));
+    for _ in 0..5 {
+        assert_eq!(
+            app.reason(&unknown, "read_issue", 42).await,
+            "token_invalid"
+        );
+    }
+    assert_eq!(cache_count(&app, "miss").await, 1);
+    assert_eq!(cache_count(&app, "unknown").await, 4);
+
+    // A restart empties the verified-token cache; the window is long for this part.
+    let db = app.stop().await;
+    let app = crate::support::spawn_with(db, |s| {
+        s.failed_secret_window = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let wrong = patrol::token::assemble("glpat-", &token[6..18], &"B".repeat(30));
+    for _ in 0..5 {
+        assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
+    }
+    assert_eq!(cache_count(&app, "miss").await, 1, "argon2 ran once");
+    assert_eq!(cache_count(&app, "throttled").await, 4);
+    // The price: the right secret waits out the window too (never an allow by mistake).
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "token_invalid");
+
+    // With a short window the right secret gets through once it has passed.
+    let db = app.stop().await;
+    let app = crate::support::spawn_with(db, |s| {
+        s.failed_secret_window = std::time::Duration::from_millis(200);
+    })
+    .await;
+    assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+    assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
+    assert_eq!(
+        cache_count(&app, "rejected").await,
+        1,
+        "verified now: compared, not hashed"
+    );
     app.finish().await;
 }

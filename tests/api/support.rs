@@ -149,10 +149,15 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 /// Starts patrol on an existing database (a restart).
 pub async fn spawn_on(db: TestDb) -> TestApp {
+    spawn_with(db, |_| {}).await
+}
+
+/// Starts patrol on an existing database with changed settings.
+pub async fn spawn_with(db: TestDb, change: impl FnOnce(&mut Settings)) -> TestApp {
     let catalog = Arc::new(patrol::catalog::load_embedded().unwrap());
-    let app = Application::build(&settings(&db), catalog, true)
-        .await
-        .unwrap();
+    let mut settings = settings(&db);
+    change(&mut settings);
+    let app = Application::build(&settings, catalog, true).await.unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
     let service = Arc::clone(app.service());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
