@@ -110,6 +110,10 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let healer = tokio::spawn(heal_forever(Arc::clone(&self.service)));
+        let listener = {
+            let service = Arc::clone(&self.service);
+            tokio::spawn(async move { service.listen_forever().await })
+        };
         let router = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -117,6 +121,7 @@ impl Application {
             .with_graceful_shutdown(stop)
             .await;
         healer.abort();
+        listener.abort();
         self.service.store().close().await;
         served
     }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::changes::Change;
 use super::{Actor, Result, Service, ServiceError, Verified};
 use crate::catalog::Catalog;
 use crate::clock;
-use crate::engine::{GroupId, JobTokenScope, ProjectId, Snapshot, TokenId};
+use crate::engine::{ProjectId, Snapshot, TokenId};
 use crate::jobs::{self, AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
 use crate::store::{
     AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
@@ -55,6 +56,10 @@ impl Service {
         }
         let mut tx = self.store.begin().await?;
         let id = tx.insert_token(&row).await?;
+        let created = Change::TokenCreated {
+            lookup_id: row.lookup_id.clone(),
+        };
+        self.announce(&mut tx, &created).await?;
         tx.commit().await?;
         self.unknown.forget(&row.lookup_id);
         let record = TokenRecord {
@@ -109,8 +114,12 @@ impl Service {
                 "job {job_id} has already finished"
             )));
         }
+        self.announce(&mut tx, &Change::TokenRevoked { id: record.id })
+            .await?;
         tx.commit().await?;
-        self.live.write().snapshot.revoke_token(TokenId(record.id));
+        let mut live = self.live.write();
+        live.snapshot.revoke_token(TokenId(record.id));
+        live.revocations += 1;
         Ok(())
     }
 
@@ -146,11 +155,8 @@ impl Service {
             json!({"before": settings_json(before), "after": settings_json(after)}),
         );
         tx.record_event(&event, clock::now()).await?;
-        self.apply_scope_change(project_id, |scope| {
-            scope.inbound_enabled = after.inbound_enabled;
-            scope.fine_grained_enabled = after.fine_grained_enabled;
-        })?;
-        self.commit_applied(tx).await?;
+        self.publish(tx, Change::JobTokenScope { scope: after }, super::refused)
+            .await?;
         Ok(after)
     }
 
@@ -206,16 +212,13 @@ impl Service {
         };
         tx.put_allowlist_entry(&entry).await?;
         tx.record_event(&event, now).await?;
-        let link = jobs::link(&entry, &self.catalog);
-        self.apply_scope_change(project_id, |scope| match entry.source {
-            SourceKind::Project => {
-                scope.projects.insert(ProjectId(entry.source_id), link);
-            }
-            SourceKind::Group => {
-                scope.groups.insert(GroupId(entry.source_id), link);
-            }
-        })?;
-        self.commit_applied(tx).await?;
+        let change = Change::Allowlist {
+            project_id,
+            source: entry.source,
+            source_id: entry.source_id,
+            entry: Some(entry.clone()),
+        };
+        self.publish(tx, change, super::refused).await?;
         let view = AllowlistView::of(&entry, &self.live.read().snapshot);
         Ok((view, existing.is_none()))
     }
@@ -246,34 +249,13 @@ impl Service {
             json!({"source_type": source.as_str(), "source_id": source_id}),
         );
         tx.record_event(&event, clock::now()).await?;
-        self.apply_scope_change(project_id, |scope| match source {
-            SourceKind::Project => {
-                scope.projects.remove(&ProjectId(source_id));
-            }
-            SourceKind::Group => {
-                scope.groups.remove(&GroupId(source_id));
-            }
-        })?;
-        self.commit_applied(tx).await
-    }
-
-    /// Changes the project's scope in the snapshot (a copy of the defaults if it had
-    /// none).
-    fn apply_scope_change(
-        &self,
-        project_id: u64,
-        change: impl FnOnce(&mut JobTokenScope),
-    ) -> Result<()> {
-        let mut live = self.live.write();
-        let mut scope = live
-            .snapshot
-            .job_token_scope(ProjectId(project_id))
-            .cloned()
-            .unwrap_or_default();
-        change(&mut scope);
-        live.snapshot
-            .set_job_token_scope(ProjectId(project_id), scope)
-            .map_err(super::refused)
+        let change = Change::Allowlist {
+            project_id,
+            source,
+            source_id,
+            entry: None,
+        };
+        self.publish(tx, change, super::refused).await
     }
 }
 

@@ -7,11 +7,12 @@
 //! took the change, the snapshot is marked stale: decisions answer 503 until it has
 //! been rebuilt from the store. Decisions only read.
 
+mod changes;
 mod guard;
 mod jobs;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -33,6 +34,7 @@ use crate::store::{
 };
 use crate::token::{self, Argon2Params, Prefixes, SecretDigest, TokenKind};
 use crate::tokens::{self, CreateToken, TokenView};
+use changes::Change;
 
 /// Service keys look like tokens with their own prefix.
 const KEY_PREFIX: &str = "ptk-";
@@ -87,6 +89,10 @@ struct Live {
     tokens: FxHashMap<String, Verified>,
     /// Service keys by lookup id.
     keys: FxHashMap<String, VerifiedKey>,
+    /// Counts revocations, so that a token verified across one learns of it.
+    revocations: u64,
+    /// While a rebuild reads the store: the changes heard meanwhile, to replay onto it.
+    replay: Option<Vec<changes::Change>>,
 }
 
 /// A caller, as identified by its `X-Patrol-Key`.
@@ -154,6 +160,12 @@ pub struct Service {
     settings: RwLock<InstanceSettings>,
     writer: tokio::sync::Mutex<()>,
     stale: AtomicBool,
+    /// Counts reasons to rebuild, so that one arriving during a rebuild is not lost.
+    stale_marks: AtomicU64,
+    /// This replica's name on the changes channel.
+    origin: String,
+    /// What other replicas say, until `listen_forever` takes it (Postgres only).
+    listener: parking_lot::Mutex<Option<crate::store::Listener>>,
     argon2: Argon2Params,
     prefixes: Prefixes,
     key_prefixes: Prefixes,
@@ -171,6 +183,8 @@ const GUARD_CAPACITY: usize = 100_000;
 impl Service {
     /// Builds the snapshot from the store.
     pub async fn start(catalog: Arc<Catalog>, store: Store, config: &Settings) -> Result<Self> {
+        // Listen before reading, so that no change commits unheard in between.
+        let listener = store.listen().await?;
         let snapshot = load_snapshot(&catalog, &store).await?;
         let settings = store.settings().await?;
         Ok(Self {
@@ -178,10 +192,15 @@ impl Service {
                 snapshot,
                 tokens: FxHashMap::default(),
                 keys: FxHashMap::default(),
+                revocations: 0,
+                replay: None,
             }),
             settings: RwLock::new(settings),
             writer: tokio::sync::Mutex::new(()),
             stale: AtomicBool::new(false),
+            stale_marks: AtomicU64::new(0),
+            origin: random_name(),
+            listener: parking_lot::Mutex::new(listener),
             argon2: config.argon2,
             prefixes: config.prefixes.clone(),
             key_prefixes: Prefixes {
@@ -227,22 +246,50 @@ impl Service {
         Ok(())
     }
 
-    /// Rebuilds the snapshot from the store when a commit failed after the snapshot took
-    /// its change. Runs until it succeeds.
+    /// Asks for a rebuild from the store: decisions answer 503 until it is done.
+    fn mark_stale(&self, why: &str) {
+        tracing::warn!(why, "the snapshot will be rebuilt from the store");
+        self.stale_marks.fetch_add(1, Ordering::AcqRel);
+        self.stale.store(true, Ordering::Release);
+    }
+
+    /// Rebuilds the snapshot, the caches and the settings from the store when a commit
+    /// failed after the snapshot took its change, or changes from other replicas may
+    /// have been missed. Runs until it succeeds. Changes heard while the store is read
+    /// are replayed onto the result.
     pub async fn heal(&self) {
         while self.stale.load(Ordering::Acquire) {
+            let marks = self.stale_marks.load(Ordering::Acquire);
             let _writer = self.writer.lock().await;
-            match load_snapshot(&self.catalog, &self.store).await {
-                Ok(snapshot) => {
+            self.live.write().replay = Some(Vec::new());
+            let loaded = async {
+                let snapshot = load_snapshot(&self.catalog, &self.store).await?;
+                let settings = self.store.settings().await?;
+                Ok::<_, ServiceError>((snapshot, settings))
+            };
+            match loaded.await {
+                Ok((mut snapshot, settings)) => {
                     let mut live = self.live.write();
+                    for change in live.replay.take().unwrap_or_default() {
+                        // Already in what was read, or made moot by a later change.
+                        let _ = changes::apply(&mut snapshot, &self.catalog, &change);
+                    }
                     live.snapshot = snapshot;
                     live.tokens.clear();
+                    live.keys.clear();
+                    live.revocations += 1;
+                    *self.settings.write() = settings;
                     self.unknown.clear();
-                    self.stale.store(false, Ordering::Release);
-                    tracing::info!("snapshot rebuilt from the store");
-                    return;
+                    if self.stale_marks.load(Ordering::Acquire) == marks {
+                        self.stale.store(false, Ordering::Release);
+                        tracing::info!("snapshot rebuilt from the store");
+                        return;
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot rebuild the snapshot yet"),
+                Err(e) => {
+                    self.live.write().replay = None;
+                    tracing::warn!(error = %e, "cannot rebuild the snapshot yet");
+                }
             }
             drop(_writer);
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -252,26 +299,38 @@ impl Service {
     /// Commits a transaction whose change the snapshot already holds.
     async fn commit_applied(&self, tx: Tx) -> Result<()> {
         if let Err(e) = tx.commit().await {
-            tracing::error!(error = %e, "commit failed after the snapshot changed; rebuilding it");
-            self.stale.store(true, Ordering::Release);
+            tracing::error!(error = %e, "commit failed after the snapshot changed");
+            self.mark_stale("a commit failed after the snapshot changed");
             return Err(e.into());
         }
         Ok(())
     }
 
+    /// Announces `change`, applies it to the snapshot (which may refuse it), and
+    /// commits: the shape of every directory, policy and scope write.
+    async fn publish(
+        &self,
+        mut tx: Tx,
+        change: changes::Change,
+        refuse: impl FnOnce(SnapshotError) -> ServiceError,
+    ) -> Result<()> {
+        self.announce(&mut tx, &change).await?;
+        changes::apply(&mut self.live.write().snapshot, &self.catalog, &change).map_err(refuse)?;
+        self.commit_applied(tx).await
+    }
+
     // ---- directory ----
 
     pub async fn put_user(&self, id: u64, body: UserBody) -> Result<()> {
-        let user = body.to_user()?;
+        body.to_user()?;
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_user(id, &body).await?;
-        self.live
-            .write()
-            .snapshot
-            .upsert_user(UserId(id), user)
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        let change = Change::User {
+            id,
+            body: Some(body),
+        };
+        self.publish(tx, change, refused).await
     }
 
     pub async fn delete_user(&self, id: u64) -> Result<()> {
@@ -280,25 +339,20 @@ impl Service {
         if !tx.delete_user(id).await? {
             return Err(ServiceError::NotFound(format!("user {id} does not exist")));
         }
-        self.live
-            .write()
-            .snapshot
-            .remove_user(UserId(id))
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        self.publish(tx, Change::User { id, body: None }, refused)
+            .await
     }
 
     pub async fn put_group(&self, id: u64, body: GroupBody) -> Result<()> {
-        let spec = body.to_spec()?;
+        body.to_spec()?;
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_group(id, &body).await?;
-        self.live
-            .write()
-            .snapshot
-            .upsert_group(GroupId(id), spec)
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        let change = Change::Group {
+            id,
+            body: Some(body),
+        };
+        self.publish(tx, change, refused).await
     }
 
     pub async fn delete_group(&self, id: u64) -> Result<()> {
@@ -307,25 +361,20 @@ impl Service {
         if !tx.delete_group(id).await? {
             return Err(ServiceError::NotFound(format!("group {id} does not exist")));
         }
-        self.live
-            .write()
-            .snapshot
-            .remove_group(GroupId(id))
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        self.publish(tx, Change::Group { id, body: None }, refused)
+            .await
     }
 
     pub async fn put_project(&self, id: u64, body: ProjectBody) -> Result<()> {
-        let spec = body.to_spec(&self.catalog)?;
+        body.to_spec(&self.catalog)?;
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_project(id, &body).await?;
-        self.live
-            .write()
-            .snapshot
-            .upsert_project(ProjectId(id), spec)
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        let change = Change::Project {
+            id,
+            body: Some(body),
+        };
+        self.publish(tx, change, refused).await
     }
 
     pub async fn delete_project(&self, id: u64) -> Result<()> {
@@ -336,20 +385,15 @@ impl Service {
                 "project {id} does not exist"
             )));
         }
-        self.live
-            .write()
-            .snapshot
-            .remove_project(ProjectId(id))
-            .map_err(refused)?;
-        self.commit_applied(tx).await
+        self.publish(tx, Change::Project { id, body: None }, refused)
+            .await
     }
 
     pub async fn put_member(&self, membership: Membership) -> Result<()> {
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_member(&membership).await?;
-        apply_member(&mut self.live.write().snapshot, &membership).map_err(refused)?;
-        self.commit_applied(tx).await
+        self.publish(tx, membership.change(), refused).await
     }
 
     pub async fn delete_member(&self, of: MemberOf, namespace_id: u64, user_id: u64) -> Result<()> {
@@ -364,14 +408,13 @@ impl Service {
                 }
             )));
         }
-        let removal = Membership {
+        let change = Change::Member {
             of,
             namespace_id,
             user_id,
-            access_level: crate::domain::AccessLevel::NONE,
+            access_level: None,
         };
-        apply_member_level(&mut self.live.write().snapshot, &removal, None).map_err(refused)?;
-        self.commit_applied(tx).await
+        self.publish(tx, change, refused).await
     }
 
     /// Applies a whole batch, or nothing: the items are applied in order to a copy of
@@ -387,35 +430,56 @@ impl Service {
         let _writer = self.writer.lock().await;
         let mut next = self.live.read().snapshot.clone();
         let mut tx = self.store.begin().await?;
+        // Applied in order to the copy, each refusal naming its item.
+        let mut changes = Vec::with_capacity(count);
         for (i, item) in users.into_iter().enumerate() {
-            let field = format!("users[{i}]");
             let (id, body) = item.split();
-            let user = body.to_user().map_err(|e| e.within(&field))?;
-            next.upsert_user(UserId(id), user)
-                .map_err(|e| refused_at(&field, e))?;
+            body.to_user()
+                .map_err(|e| e.within(&format!("users[{i}]")))?;
             tx.put_user(id, &body).await?;
+            changes.push((
+                format!("users[{i}]"),
+                Change::User {
+                    id,
+                    body: Some(body),
+                },
+            ));
         }
         for (i, item) in groups.into_iter().enumerate() {
-            let field = format!("groups[{i}]");
             let (id, body) = item.split();
-            let spec = body.to_spec().map_err(|e| e.within(&field))?;
-            next.upsert_group(GroupId(id), spec)
-                .map_err(|e| refused_at(&field, e))?;
+            body.to_spec()
+                .map_err(|e| e.within(&format!("groups[{i}]")))?;
             tx.put_group(id, &body).await?;
+            changes.push((
+                format!("groups[{i}]"),
+                Change::Group {
+                    id,
+                    body: Some(body),
+                },
+            ));
         }
         for (i, item) in projects.into_iter().enumerate() {
             let field = format!("projects[{i}]");
             let (id, body) = item.split();
-            let spec = body.to_spec(&self.catalog).map_err(|e| e.within(&field))?;
-            next.upsert_project(ProjectId(id), spec)
-                .map_err(|e| refused_at(&field, e))?;
+            body.to_spec(&self.catalog).map_err(|e| e.within(&field))?;
             tx.put_project(id, &body).await?;
+            changes.push((
+                field,
+                Change::Project {
+                    id,
+                    body: Some(body),
+                },
+            ));
         }
         for (i, item) in memberships.into_iter().enumerate() {
             let field = format!("memberships[{i}]");
             let membership = item.membership().map_err(|e| e.within(&field))?;
-            apply_member(&mut next, &membership).map_err(|e| refused_at(&field, e))?;
             tx.put_member(&membership).await?;
+            changes.push((field, membership.change()));
+        }
+        for (field, change) in &changes {
+            changes::apply(&mut next, &self.catalog, change).map_err(|e| refused_at(field, e))?;
+            self.announce(&mut tx, change).await?;
         }
         tx.commit().await?;
         self.live.write().snapshot = next;
@@ -423,41 +487,27 @@ impl Service {
     }
 
     pub async fn put_token_policy(&self, group_id: u64, policy: TokenPolicyRecord) -> Result<()> {
-        let enforced_after = match &policy.enforced_after {
-            Some(text) => Some(clock::midnight(clock::parse_date(text).ok_or_else(
-                || {
-                    Invalid::new(
-                        "enforced_after",
-                        format!("must be a date YYYY-MM-DD, not `{text}`"),
-                    )
-                },
-            )?)),
-            None => None,
-        };
+        if let Some(text) = &policy.enforced_after
+            && clock::parse_date(text).is_none()
+        {
+            return Err(Invalid::new(
+                "enforced_after",
+                format!("must be a date YYYY-MM-DD, not `{text}`"),
+            )
+            .into());
+        }
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
-        tx.put_token_policy(&TokenPolicyRecord {
-            group_id,
-            ..policy.clone()
-        })
-        .await?;
-        self.live
-            .write()
-            .snapshot
-            .set_token_policy(
-                GroupId(group_id),
-                Some(TokenPolicy {
-                    enforce_fine_grained: policy.enforce_fine_grained,
-                    enforced_after,
-                }),
-            )
-            .map_err(|e| match e {
-                SnapshotError::UnknownGroup(id) => {
-                    ServiceError::NotFound(format!("group {id} does not exist"))
-                }
-                other => refused(other),
-            })?;
-        self.commit_applied(tx).await
+        let policy = TokenPolicyRecord { group_id, ..policy };
+        tx.put_token_policy(&policy).await?;
+        let refuse = |e| match e {
+            SnapshotError::UnknownGroup(id) => {
+                ServiceError::NotFound(format!("group {id} does not exist"))
+            }
+            other => refused(other),
+        };
+        self.publish(tx, Change::TokenPolicy { policy }, refuse)
+            .await
     }
 
     // ---- settings ----
@@ -473,6 +523,8 @@ impl Service {
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_settings(&settings).await?;
+        self.announce(&mut tx, &Change::Settings { settings })
+            .await?;
         tx.commit().await?;
         *self.settings.write() = settings;
         Ok(settings)
@@ -519,6 +571,10 @@ impl Service {
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         let id = tx.insert_token(&row).await?;
+        let created = Change::TokenCreated {
+            lookup_id: row.lookup_id.clone(),
+        };
+        self.announce(&mut tx, &created).await?;
         tx.commit().await?;
         self.unknown.forget(&row.lookup_id);
         let record = TokenRecord {
@@ -587,8 +643,11 @@ impl Service {
                 None => Err(ServiceError::NotFound(format!("token {id} does not exist"))),
             };
         }
+        self.announce(&mut tx, &Change::TokenRevoked { id }).await?;
         tx.commit().await?;
-        self.live.write().snapshot.revoke_token(TokenId(id));
+        let mut live = self.live.write();
+        live.snapshot.revoke_token(TokenId(id));
+        live.revocations += 1;
         Ok(())
     }
 
@@ -650,7 +709,8 @@ impl Service {
             return Ok(Credential::Invalid);
         }
         self.metrics.token_cache(CacheResult::Miss);
-        let Some(record) = self.store.token_by_lookup(parsed.lookup_id).await? else {
+        let revocations = self.live.read().revocations;
+        let Some(mut record) = self.store.token_by_lookup(parsed.lookup_id).await? else {
             self.unknown.note(parsed.lookup_id, started);
             return Ok(Credential::Invalid);
         };
@@ -666,24 +726,43 @@ impl Service {
             self.failed.note(parsed.lookup_id, Instant::now());
             return Ok(Credential::Invalid);
         }
-        let Some(mut token) = tokens::engine_token(&record, &self.catalog) else {
-            return Ok(Credential::Invalid);
-        };
-        let mut live = self.live.write();
-        // A revocation that landed while this token was being verified stands.
-        if live.snapshot.token(token.id).is_some_and(|t| t.revoked) {
-            token.revoked = true;
+        // A revocation that landed while this token was being read or verified stands:
+        // the token goes into the snapshot only under the lock revocations take, and
+        // only if none happened since it was read; otherwise it is read again (rare).
+        let mut seen = revocations;
+        loop {
+            let Some(mut token) = tokens::engine_token(&record, &self.catalog) else {
+                return Ok(Credential::Invalid);
+            };
+            let inserted = {
+                let mut live = self.live.write();
+                if live.revocations == seen {
+                    if live.snapshot.token(token.id).is_some_and(|t| t.revoked) {
+                        token.revoked = true;
+                    }
+                    let id = token.id;
+                    live.snapshot.insert_token(token);
+                    live.tokens.insert(
+                        record.lookup_id.clone(),
+                        Verified {
+                            token_id: id,
+                            digest,
+                        },
+                    );
+                    Some(id)
+                } else {
+                    seen = live.revocations;
+                    None
+                }
+            };
+            if let Some(id) = inserted {
+                return Ok(Credential::Token(id));
+            }
+            match self.store.token(record.id).await? {
+                Some(again) => record.revoked = again.revoked,
+                None => return Ok(Credential::Invalid),
+            }
         }
-        let id = token.id;
-        live.snapshot.insert_token(token);
-        live.tokens.insert(
-            record.lookup_id,
-            Verified {
-                token_id: id,
-                digest,
-            },
-        );
-        Ok(Credential::Token(id))
     }
 
     // ---- service keys ----
@@ -780,6 +859,10 @@ impl Service {
                 "service key {id} does not exist or is already revoked"
             )));
         };
+        let change = Change::KeyRevoked {
+            lookup_id: lookup_id.clone(),
+        };
+        self.announce(&mut tx, &change).await?;
         tx.commit().await?;
         self.live.write().keys.remove(&lookup_id);
         Ok(())
@@ -945,4 +1028,14 @@ fn build_snapshot(catalog: &Arc<Catalog>, dump: DirectoryDump) -> Result<Snapsho
             .map_err(|e| corrupt(e.to_string()))?;
     }
     Ok(snapshot)
+}
+
+/// A random name for this replica on the changes channel.
+fn random_name() -> String {
+    let mut bytes = [0u8; 8];
+    // Without randomness, fall back to the process id: names only need to differ.
+    if getrandom::fill(&mut bytes).is_err() {
+        return format!("pid-{}", std::process::id());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -32,7 +32,7 @@ pub struct ProjectRecord {
     pub body: ProjectBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenPolicyRecord {
     pub group_id: u64,
     pub enforce_fine_grained: bool,

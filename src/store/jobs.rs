@@ -56,7 +56,7 @@ impl SourceKind {
 }
 
 /// One allowlist entry of a target project.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllowlistRecord {
     pub project_id: u64,
     pub source: SourceKind,

@@ -228,3 +228,59 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// The channel replicas sharing one Postgres tell each other about changes on.
+pub const CHANGES_CHANNEL: &str = "patrol_changes";
+
+/// Postgres caps a notification's payload below 8000 bytes.
+pub const MAX_NOTIFICATION: usize = 7900;
+
+impl Tx {
+    /// Tells the other replicas about this transaction's change, when it commits
+    /// (Postgres `NOTIFY`). SQLite has one process: nothing to tell.
+    pub async fn notify(&mut self, payload: &str) -> Result<()> {
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(payload)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a listener hears next.
+#[derive(Debug)]
+pub enum Heard {
+    Payload(String),
+    /// The connection was lost and is back: what was said meanwhile is gone.
+    Reconnected,
+}
+
+/// Listens to `CHANGES_CHANNEL` (Postgres only).
+#[derive(Debug)]
+pub struct Listener(sqlx::postgres::PgListener);
+
+impl Store {
+    /// A listener on the changes channel; `None` on SQLite.
+    pub async fn listen(&self) -> Result<Option<Listener>> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(Listener(listener)))
+    }
+}
+
+impl Listener {
+    /// Waits for the next notification. A lost connection is re-established here and
+    /// reported once as `Reconnected`; an error means it could not be re-established yet.
+    pub async fn next(&mut self) -> Result<Heard> {
+        match self.0.try_recv().await? {
+            Some(notification) => Ok(Heard::Payload(notification.payload().to_owned())),
+            None => Ok(Heard::Reconnected),
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod health;
 mod jobs;
 mod nginx;
 mod readme;
+mod replicas;
 mod store;
 mod support;
 mod tokens;

@@ -154,8 +154,16 @@ pub async fn spawn_on(db: TestDb) -> TestApp {
 
 /// Starts patrol on an existing database with changed settings.
 pub async fn spawn_with(db: TestDb, change: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut app = spawn_replica(&db, change).await;
+    app.db = Some(db);
+    app
+}
+
+/// Starts another patrol on a database some other `TestApp` owns (a replica); stop it
+/// with `stop_replica`.
+pub async fn spawn_replica(db: &TestDb, change: impl FnOnce(&mut Settings)) -> TestApp {
     let catalog = Arc::new(patrol::catalog::load_embedded().unwrap());
-    let mut settings = settings(&db);
+    let mut settings = settings(db);
     change(&mut settings);
     let app = Application::build(&settings, catalog, true).await.unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
@@ -168,7 +176,7 @@ pub async fn spawn_with(db: TestDb, change: impl FnOnce(&mut Settings)) -> TestA
         address,
         client: reqwest::Client::new(),
         service,
-        db: Some(db),
+        db: None,
         stop: Some(stop),
         task: Some(task),
     }
@@ -200,6 +208,16 @@ impl TestApp {
             task.await.unwrap().unwrap();
         }
         self.db.take().unwrap()
+    }
+
+    /// Stops a server started by `spawn_replica`.
+    pub async fn stop_replica(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
     }
 
     /// Stops the server and deletes its database.
