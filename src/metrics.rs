@@ -35,12 +35,36 @@ pub enum CacheResult {
     Throttled,
 }
 
+impl CacheResult {
+    const ALL: [Self; 5] = [
+        Self::Hit,
+        Self::Miss,
+        Self::Rejected,
+        Self::Unknown,
+        Self::Throttled,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Rejected => "rejected",
+            Self::Unknown => "unknown",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+/// The counters are made once, one per label value, so that counting is one atomic
+/// add: no label lookup on the decision path.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    decisions: Family<ReasonLabel, Counter>,
+    /// By `Reason as usize`.
+    decisions: Vec<Counter>,
     latency: Histogram,
-    token_cache: Family<ResultLabel, Counter>,
+    /// By `CacheResult as usize`.
+    token_cache: Vec<Counter>,
 }
 
 impl Default for Metrics {
@@ -67,36 +91,39 @@ impl Default for Metrics {
             "Presented tokens, by how they were recognised",
             token_cache.clone(),
         );
+        let mut by_reason = vec![Counter::default(); Reason::ALL.len()];
+        for reason in Reason::ALL {
+            by_reason[reason as usize] = decisions
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .clone();
+        }
+        let mut by_result = vec![Counter::default(); CacheResult::ALL.len()];
+        for result in CacheResult::ALL {
+            by_result[result as usize] = token_cache
+                .get_or_create(&ResultLabel {
+                    result: result.as_str(),
+                })
+                .clone();
+        }
         Self {
             registry,
-            decisions,
+            decisions: by_reason,
             latency,
-            token_cache,
+            token_cache: by_result,
         }
     }
 }
 
 impl Metrics {
     pub fn decision(&self, reason: Reason, seconds: f64) {
-        self.decisions
-            .get_or_create(&ReasonLabel {
-                reason: reason.as_str(),
-            })
-            .inc();
+        self.decisions[reason as usize].inc();
         self.latency.observe(seconds);
     }
 
     pub fn token_cache(&self, result: CacheResult) {
-        let result = match result {
-            CacheResult::Hit => "hit",
-            CacheResult::Miss => "miss",
-            CacheResult::Rejected => "rejected",
-            CacheResult::Unknown => "unknown",
-            CacheResult::Throttled => "throttled",
-        };
-        self.token_cache
-            .get_or_create(&ResultLabel { result })
-            .inc();
+        self.token_cache[result as usize].inc();
     }
 
     pub fn render(&self) -> String {

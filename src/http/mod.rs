@@ -40,11 +40,25 @@ use crate::store::{Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What every handler shares. Behind one `Arc`: a request clones the state several
+/// times on its way through the router, and each clone is an atomic add that both
+/// cores fight over.
+#[derive(Debug)]
+pub struct Shared {
     pub catalog: Arc<Catalog>,
     pub service: Arc<Service>,
     /// The permissions page, rendered once at start.
     pub permissions_html: Arc<str>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 #[derive(Debug, Error)]
@@ -79,11 +93,11 @@ impl Application {
         }
         let service = Arc::new(Service::start(Arc::clone(&catalog), store, settings).await?);
         let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             permissions_html: crate::catalog::docs::html(&catalog).into(),
             catalog,
             service: Arc::clone(&service),
-        };
+        }));
         Ok(Self {
             listener,
             router: router(state, settings),

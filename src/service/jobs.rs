@@ -275,11 +275,11 @@ fn audit(
     details: serde_json::Value,
 ) -> NewAuditEvent {
     NewAuditEvent {
-        actor: actor.name.clone(),
+        actor: actor.caller.to_string(),
         action,
         target_type: "project",
         target_id: project_id,
-        source_ip: actor.ip.clone(),
+        source_ip: actor.ip.map(|ip| ip.to_string()),
         details,
     }
 }

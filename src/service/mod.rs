@@ -96,18 +96,35 @@ struct Live {
 }
 
 /// A caller, as identified by its `X-Patrol-Key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyCheck {
-    Valid { role: KeyRole, actor: String },
+    Valid { role: KeyRole, caller: Caller },
     Invalid,
 }
 
-/// Who asks for a change, as the audit trail names them: `service_key:<id>` or
-/// `admin_key` (the bootstrap `PATROL_ADMIN_KEY`), and where from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which key a caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The bootstrap `PATROL_ADMIN_KEY`.
+    AdminKey,
+    ServiceKey(u64),
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AdminKey => f.write_str("admin_key"),
+            Self::ServiceKey(id) => write!(f, "service_key:{id}"),
+        }
+    }
+}
+
+/// Who asks for a change, as the audit trail names them (`service_key:<id>` or
+/// `admin_key`), and where from. Copy: made for every request, used by few.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
-    pub name: String,
-    pub ip: Option<String>,
+    pub caller: Caller,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// One check of `/v1/authorize`, parsed.
@@ -773,7 +790,7 @@ impl Service {
             if admin.matches(&SecretDigest::of(presented)) {
                 return Ok(KeyCheck::Valid {
                     role: KeyRole::Admin,
-                    actor: "admin_key".to_owned(),
+                    caller: Caller::AdminKey,
                 });
             }
         }
@@ -785,7 +802,7 @@ impl Service {
             return Ok(if known.digest.matches(&digest) {
                 KeyCheck::Valid {
                     role: known.role,
-                    actor: format!("service_key:{}", known.id),
+                    caller: Caller::ServiceKey(known.id),
                 }
             } else {
                 KeyCheck::Invalid
@@ -811,7 +828,7 @@ impl Service {
         );
         Ok(KeyCheck::Valid {
             role: record.role,
-            actor: format!("service_key:{}", record.id),
+            caller: Caller::ServiceKey(record.id),
         })
     }
 
