@@ -5,17 +5,16 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::changes::Change;
-use super::{Actor, Result, Service, ServiceError, Verified};
+use super::{Actor, Result, Service, ServiceError};
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::engine::{ProjectId, Snapshot, TokenId};
 use crate::jobs::{self, AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
 use crate::store::{
     AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
-    TokenKindName, TokenRecord,
+    TokenKindName,
 };
-use crate::token::{self, SecretDigest, TokenKind};
-use crate::tokens;
+use crate::token::{self, TokenKind};
 
 impl Service {
     /// Mints the token of a CI/CD job; the answer carries the plaintext, once.
@@ -54,46 +53,9 @@ impl Service {
                 valid.job_id
             )));
         }
-        let mut tx = self.store.begin().await?;
-        let id = tx.insert_token(&row).await?;
-        let created = Change::TokenCreated {
-            lookup_id: row.lookup_id.clone(),
-        };
-        self.announce(&mut tx, &created).await?;
-        tx.commit().await?;
-        self.unknown.forget(&row.lookup_id);
-        let record = TokenRecord {
-            id,
-            user_id: row.user_id,
-            kind: row.kind,
-            name: row.name,
-            description: row.description,
-            lookup_id: row.lookup_id,
-            secret_hash: row.secret_hash,
-            scopes: row.scopes,
-            granular_scopes: row.granular_scopes,
-            allowed_ips: row.allowed_ips,
-            created_at: now,
-            expires_at: row.expires_at,
-            revoked: false,
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ips: Vec::new(),
-            job: Some(job_ref),
-        };
-        if let Some(token) = tokens::engine_token(&record, &self.catalog) {
-            let mut live = self.live.write();
-            live.snapshot.insert_token(token);
-            live.tokens.insert(
-                minted.lookup_id,
-                Verified {
-                    token_id: TokenId(id),
-                    digest: SecretDigest::of(&minted.secret),
-                },
-            );
-        }
+        let record = self.insert_new_token(row, &minted.secret).await?;
         Ok(JobView {
-            id,
+            id: record.id,
             job_id: valid.job_id,
             project_id: valid.project_id,
             user_id: valid.user_id,

@@ -586,6 +586,15 @@ impl Service {
             job: None,
         };
         let _writer = self.writer.lock().await;
+        let record = self.insert_new_token(row, &minted.secret).await?;
+        let mut view = TokenView::of(&record, today);
+        view.token = Some(minted.plaintext);
+        Ok(view)
+    }
+
+    /// Writes a new token, announces it, and caches it as verified: its plaintext was
+    /// just made here. The caller holds the writer lock.
+    async fn insert_new_token(&self, row: NewTokenRow, secret: &str) -> Result<TokenRecord> {
         let mut tx = self.store.begin().await?;
         let id = tx.insert_token(&row).await?;
         let created = Change::TokenCreated {
@@ -594,39 +603,19 @@ impl Service {
         self.announce(&mut tx, &created).await?;
         tx.commit().await?;
         self.unknown.forget(&row.lookup_id);
-        let record = TokenRecord {
-            id,
-            user_id,
-            kind: row.kind,
-            name: row.name,
-            description: row.description,
-            lookup_id: row.lookup_id,
-            secret_hash: row.secret_hash,
-            scopes: row.scopes,
-            granular_scopes: row.granular_scopes,
-            allowed_ips: row.allowed_ips,
-            created_at: now,
-            expires_at: row.expires_at,
-            revoked: false,
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ips: Vec::new(),
-            job: None,
-        };
+        let record = row.into_record(id);
         if let Some(token) = tokens::engine_token(&record, &self.catalog) {
             let mut live = self.live.write();
             live.snapshot.insert_token(token);
             live.tokens.insert(
-                minted.lookup_id.clone(),
+                record.lookup_id.clone(),
                 Verified {
                     token_id: TokenId(id),
-                    digest: SecretDigest::of(&minted.secret),
+                    digest: SecretDigest::of(secret),
                 },
             );
         }
-        let mut view = TokenView::of(&record, today);
-        view.token = Some(minted.plaintext);
-        Ok(view)
+        Ok(record)
     }
 
     pub async fn token(&self, id: u64) -> Result<TokenView> {

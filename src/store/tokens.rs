@@ -108,6 +108,31 @@ pub struct NewTokenRow {
     pub job: Option<JobRef>,
 }
 
+impl NewTokenRow {
+    /// The record this row is once written with `id`.
+    pub fn into_record(self, id: u64) -> TokenRecord {
+        TokenRecord {
+            id,
+            user_id: self.user_id,
+            kind: self.kind,
+            name: self.name,
+            description: self.description,
+            lookup_id: self.lookup_id,
+            secret_hash: self.secret_hash,
+            scopes: self.scopes,
+            granular_scopes: self.granular_scopes,
+            allowed_ips: self.allowed_ips,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked: false,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ips: Vec::new(),
+            job: self.job,
+        }
+    }
+}
+
 impl std::fmt::Debug for NewTokenRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewTokenRow")
