@@ -50,6 +50,64 @@ pub struct CreateToken {
     pub allowed_ips: Vec<String>,
 }
 
+/// `PATCH /v1/tokens/{id}`: what is absent stays. A legacy token changes `scopes`, a
+/// fine-grained one `granular_scopes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToken {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub granular_scopes: Option<Vec<GranularScopeBody>>,
+}
+
+/// `POST /v1/tokens/{id}/duplicate`: a new token prefilled from this one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateToken {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`; default: the original's.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// `POST /v1/tokens/{id}/rotate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// `YYYY-MM-DD`; default: a week from today (as GitLab), or the instance's maximum
+    /// lifetime when that is shorter.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// `POST /v1/tokens/revoke-by-value`: a leaked token, as a secret scanner found it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeByValue {
+    pub token: String,
+}
+
+impl CreateToken {
+    /// A create request prefilled from an existing token.
+    pub fn like(record: &TokenRecord) -> Self {
+        let fine = record.kind == TokenKindName::FineGrained;
+        Self {
+            name: Some(record.name.clone()),
+            description: Some(record.description.clone()),
+            expires_at: record.expires_at.clone(),
+            scopes: (!fine).then(|| record.scopes.clone()),
+            granular_scopes: fine.then(|| record.granular_scopes.clone()),
+            allowed_ips: record.allowed_ips.clone(),
+        }
+    }
+}
+
 /// A create request that passed every rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidToken {

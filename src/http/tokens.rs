@@ -1,24 +1,29 @@
 //! Tokens on behalf of users (DESIGN.md section 4), for `manage` and `admin` keys.
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use super::{ApiError, AppState, check_id, page};
 use crate::clock;
+use crate::service::Actor;
 use crate::store::{TokenFilter, TokenKindName, TokenState};
-use crate::tokens::{CreateToken, TokenView};
+use crate::tokens::{
+    CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenView, UpdateToken,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/users/{user_id}/tokens", post(create))
         .route("/v1/tokens", get(list))
-        .route("/v1/tokens/{id}", get(show).delete(revoke))
+        .route("/v1/tokens/{id}", get(show).patch(update).delete(revoke))
+        .route("/v1/tokens/{id}/rotate", post(rotate))
+        .route("/v1/tokens/{id}/duplicate", post(duplicate))
+        .route("/v1/tokens/revoke-by-value", post(revoke_by_value))
 }
 
 /// Creates a legacy (`scopes`) or fine-grained (`granular_scopes`) token. The answer
@@ -32,10 +37,14 @@ pub fn router() -> Router<AppState> {
     security(("service_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
-    let view = state.service.create_token(check_id(user_id)?, body).await?;
+    let view = state
+        .service
+        .create_token(&actor, check_id(user_id)?, body)
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -114,8 +123,94 @@ pub async fn show(
     security(("service_key" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.revoke_token(check_id(id)?).await?;
+    state.service.revoke_token(&actor, check_id(id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes a token's name, description or permissions (`scopes` of a legacy token,
+/// `granular_scopes` of a fine-grained one), under the rules of creation; audited with
+/// a before and after.
+#[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens",
+    params(("id" = u64, Path)),
+    request_body = UpdateToken,
+    responses((status = 200, body = TokenView), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(id): ApiPath<u64>,
+    ApiJson(body): ApiJson<UpdateToken>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(
+        state
+            .service
+            .update_token(&actor, check_id(id)?, body)
+            .await?,
+    ))
+}
+
+/// Revokes the token and answers its successor, with the same attributes and a new
+/// expiry (default: a week). Rotating a token already revoked revokes its whole
+/// rotation family (reuse detection) and answers 409.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens",
+    params(("id" = u64, Path)),
+    request_body = RotateToken,
+    responses((status = 200, body = TokenView), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(id): ApiPath<u64>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<RotateToken>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(
+        state
+            .service
+            .rotate_token(&actor, check_id(id)?, body)
+            .await?,
+    ))
+}
+
+/// A new token prefilled from this one (which stays as it is).
+#[utoipa::path(post, path = "/v1/tokens/{id}/duplicate", tag = "tokens",
+    params(("id" = u64, Path)),
+    request_body = DuplicateToken,
+    responses((status = 201, body = TokenView), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn duplicate(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiPath(id): ApiPath<u64>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<DuplicateToken>,
+) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let view = state
+        .service
+        .duplicate_token(&actor, check_id(id)?, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Revokes a leaked token by its value. 204 when it is revoked (now or before); 404
+/// when the value is not a token.
+#[utoipa::path(post, path = "/v1/tokens/revoke-by-value", tag = "tokens",
+    request_body = RevokeByValue,
+    responses((status = 204), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    security(("service_key" = [])))]
+pub async fn revoke_by_value(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(body): ApiJson<RevokeByValue>,
+) -> Result<StatusCode, ApiError> {
+    state.service.revoke_by_value(&actor, &body.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -59,6 +59,11 @@ pub enum Change {
     TokenRevoked {
         id: u64,
     },
+    /// Its grant changed: other replicas verify it afresh on next use.
+    TokenUpdated {
+        id: u64,
+        lookup_id: String,
+    },
     KeyRevoked {
         lookup_id: String,
     },
@@ -173,6 +178,7 @@ pub(super) fn apply(
         }
         Change::Settings { .. }
         | Change::TokenCreated { .. }
+        | Change::TokenUpdated { .. }
         | Change::KeyRevoked { .. }
         | Change::Resync => Ok(()),
     }
@@ -240,6 +246,11 @@ impl Service {
             Change::TokenCreated { lookup_id } => self.unknown.forget(lookup_id),
             Change::KeyRevoked { lookup_id } => {
                 self.live.write().keys.remove(lookup_id);
+            }
+            Change::TokenUpdated { id, lookup_id } => {
+                let mut live = self.live.write();
+                live.tokens.remove(lookup_id);
+                live.snapshot.remove_token(TokenId(*id));
             }
             Change::Resync => self.mark_stale("another replica asked for a rebuild"),
             _ => {

@@ -45,6 +45,7 @@ impl Service {
                 valid.expires_unix,
             ))),
             job: Some(job_ref),
+            family_id: None,
         };
         let _writer = self.writer.lock().await;
         if self.store.token_by_job(valid.job_id).await?.is_some() {
@@ -236,14 +237,7 @@ fn audit(
     project_id: u64,
     details: serde_json::Value,
 ) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: actor.caller.to_string(),
-        action,
-        target_type: "project",
-        target_id: project_id,
-        source_ip: actor.ip.map(|ip| ip.to_string()),
-        details,
-    }
+    super::audit_event(actor, action, "project", project_id, details)
 }
 
 fn settings_json(scope: JobTokenScopeRecord) -> serde_json::Value {

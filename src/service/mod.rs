@@ -10,6 +10,7 @@
 mod changes;
 mod guard;
 mod jobs;
+mod lifecycle;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +34,7 @@ use crate::store::{
     StoreError, TokenFilter, TokenPolicyRecord, TokenRecord, Tx,
 };
 use crate::token::{self, Argon2Params, Prefixes, SecretDigest, TokenKind};
-use crate::tokens::{self, CreateToken, TokenView};
+use crate::tokens::{self, TokenView};
 use changes::Change;
 
 /// Service keys look like tokens with their own prefix.
@@ -549,73 +550,41 @@ impl Service {
 
     // ---- tokens ----
 
-    /// Creates a token for a user; the answer carries the plaintext, once.
-    pub async fn create_token(&self, user_id: u64, request: CreateToken) -> Result<TokenView> {
-        let now = clock::now();
-        let today = clock::date_of(now);
-        let valid = {
-            let live = self.live.read();
-            if live.snapshot.user(UserId(user_id)).is_none() {
-                return Err(ServiceError::NotFound(format!(
-                    "user {user_id} does not exist"
-                )));
-            }
-            request.validate(
-                UserId(user_id),
-                &self.catalog,
-                &live.snapshot,
-                &self.settings(),
-                today,
-            )?
-        };
-        let minted = token::generate(&self.prefixes, TokenKind::Personal)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let secret_hash = self.hash(minted.secret.clone()).await?;
-        let row = NewTokenRow {
-            user_id,
-            kind: valid.kind,
-            name: valid.name,
-            description: valid.description,
-            lookup_id: minted.lookup_id.clone(),
-            secret_hash,
-            scopes: valid.scopes,
-            granular_scopes: valid.granular_scopes,
-            allowed_ips: valid.allowed_ips.iter().map(ToString::to_string).collect(),
-            created_at: now,
-            expires_at: valid.expires_at.map(clock::format_date),
-            job: None,
-        };
-        let _writer = self.writer.lock().await;
-        let record = self.insert_new_token(row, &minted.secret).await?;
-        let mut view = TokenView::of(&record, today);
-        view.token = Some(minted.plaintext);
-        Ok(view)
-    }
-
     /// Writes a new token, announces it, and caches it as verified: its plaintext was
     /// just made here. The caller holds the writer lock.
     async fn insert_new_token(&self, row: NewTokenRow, secret: &str) -> Result<TokenRecord> {
         let mut tx = self.store.begin().await?;
-        let id = tx.insert_token(&row).await?;
+        let id = self.write_new_token(&mut tx, &row).await?;
+        tx.commit().await?;
+        let record = row.into_record(id);
+        self.remember_new_token(&record, secret);
+        Ok(record)
+    }
+
+    /// In `tx`: writes a new token and announces it. Returns its id.
+    async fn write_new_token(&self, tx: &mut Tx, row: &NewTokenRow) -> Result<u64> {
+        let id = tx.insert_token(row).await?;
         let created = Change::TokenCreated {
             lookup_id: row.lookup_id.clone(),
         };
-        self.announce(&mut tx, &created).await?;
-        tx.commit().await?;
-        self.unknown.forget(&row.lookup_id);
-        let record = row.into_record(id);
-        if let Some(token) = tokens::engine_token(&record, &self.catalog) {
+        self.announce(tx, &created).await?;
+        Ok(id)
+    }
+
+    /// After the commit: a token made here is known, and verified.
+    fn remember_new_token(&self, record: &TokenRecord, secret: &str) {
+        self.unknown.forget(&record.lookup_id);
+        if let Some(token) = tokens::engine_token(record, &self.catalog) {
             let mut live = self.live.write();
             live.snapshot.insert_token(token);
             live.tokens.insert(
                 record.lookup_id.clone(),
                 Verified {
-                    token_id: TokenId(id),
+                    token_id: TokenId(record.id),
                     digest: SecretDigest::of(secret),
                 },
             );
         }
-        Ok(record)
     }
 
     pub async fn token(&self, id: u64) -> Result<TokenView> {
@@ -634,27 +603,6 @@ impl Service {
             records.iter().map(|r| TokenView::of(r, today)).collect(),
             total,
         ))
-    }
-
-    /// Revokes a token; it is denied by this replica from the moment this returns.
-    pub async fn revoke_token(&self, id: u64) -> Result<()> {
-        let _writer = self.writer.lock().await;
-        let mut tx = self.store.begin().await?;
-        let changed = tx.revoke_token(id, clock::now()).await?;
-        if !changed {
-            return match self.store.token(id).await? {
-                Some(_) => Err(ServiceError::Conflict(format!(
-                    "token {id} is already revoked"
-                ))),
-                None => Err(ServiceError::NotFound(format!("token {id} does not exist"))),
-            };
-        }
-        self.announce(&mut tx, &Change::TokenRevoked { id }).await?;
-        tx.commit().await?;
-        let mut live = self.live.write();
-        live.snapshot.revoke_token(TokenId(id));
-        live.revocations += 1;
-        Ok(())
     }
 
     // ---- decisions ----
@@ -1034,6 +982,24 @@ fn build_snapshot(catalog: &Arc<Catalog>, dump: DirectoryDump) -> Result<Snapsho
             .map_err(|e| corrupt(e.to_string()))?;
     }
     Ok(snapshot)
+}
+
+/// An audit event of `actor` about `target_type` `target_id`.
+fn audit_event(
+    actor: &Actor,
+    action: &'static str,
+    target_type: &'static str,
+    target_id: u64,
+    details: serde_json::Value,
+) -> crate::store::NewAuditEvent {
+    crate::store::NewAuditEvent {
+        actor: actor.caller.to_string(),
+        action,
+        target_type,
+        target_id,
+        source_ip: actor.ip.map(|ip| ip.to_string()),
+        details,
+    }
 }
 
 /// A random name for this replica on the changes channel.

@@ -68,6 +68,8 @@ pub struct TokenRecord {
     pub last_used_ips: Vec<String>,
     /// Job tokens only: the job the token belongs to.
     pub job: Option<JobRef>,
+    /// The id of the first token of its rotation family (its own id if it started one).
+    pub family_id: u64,
 }
 
 /// What ties a job token to its CI/CD job.
@@ -106,6 +108,8 @@ pub struct NewTokenRow {
     pub created_at: i64,
     pub expires_at: Option<String>,
     pub job: Option<JobRef>,
+    /// A rotation's successor: the family it joins. `None` starts a family.
+    pub family_id: Option<u64>,
 }
 
 impl NewTokenRow {
@@ -129,6 +133,7 @@ impl NewTokenRow {
             last_used_at: None,
             last_used_ips: Vec::new(),
             job: self.job,
+            family_id: self.family_id.unwrap_or(id),
         }
     }
 }
@@ -179,6 +184,7 @@ struct TokenRow {
     project_id: Option<i64>,
     job_id: Option<i64>,
     expires_unix: Option<i64>,
+    family_id: i64,
 }
 
 impl TokenRow {
@@ -213,13 +219,14 @@ impl TokenRow {
                     ));
                 }
             },
+            family_id: from_db_id(self.family_id)?,
         })
     }
 }
 
 const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
      granular_scopes, allowed_ips, created_at, expires_at, revoked, revoked_at, last_used_at, \
-     last_used_ips, project_id, job_id, expires_unix";
+     last_used_ips, project_id, job_id, expires_unix, COALESCE(family_id, id) AS family_id";
 
 /// The filter of `list_tokens`, shared by its count and its page. `$5` is today.
 const FILTER: &str = "($1 IS NULL OR user_id = $1)
@@ -314,8 +321,8 @@ impl Tx {
             sqlx::query_scalar(
                 "INSERT INTO tokens (user_id, kind, name, description, lookup_id, secret_hash, scopes,
                      granular_scopes, allowed_ips, created_at, expires_at, revoked, last_used_ips,
-                     project_id, job_id, expires_unix)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, '[]', $12, $13, $14)
+                     project_id, job_id, expires_unix, family_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, FALSE, '[]', $12, $13, $14, $15)
                  RETURNING id",
             )
             .bind(db_id(row.user_id))
@@ -332,10 +339,47 @@ impl Tx {
             .bind(row.job.map(|j| db_id(j.project_id)))
             .bind(row.job.map(|j| db_id(j.job_id)))
             .bind(row.job.map(|j| j.expires_unix))
+            .bind(row.family_id.map(db_id))
             .fetch_one(&mut **tx)
             .await?
         });
         from_db_id(id)
+    }
+
+    /// Replaces what `PATCH` may change.
+    pub async fn update_token(&mut self, record: &TokenRecord) -> Result<()> {
+        on_tx!(&mut self.inner, tx => {
+            sqlx::query(
+                "UPDATE tokens SET name = $2, description = $3, scopes = $4, granular_scopes = $5
+                 WHERE id = $1",
+            )
+            .bind(db_id(record.id))
+            .bind(&record.name)
+            .bind(&record.description)
+            .bind(to_json(&record.scopes))
+            .bind(to_json(&record.granular_scopes))
+            .execute(&mut **tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes every active token of a rotation family; returns their ids and lookup ids.
+    pub async fn revoke_family(&mut self, family_id: u64, now: i64) -> Result<Vec<(u64, String)>> {
+        let rows: Vec<(i64, String)> = on_tx!(&mut self.inner, tx => {
+            sqlx::query_as(
+                "UPDATE tokens SET revoked = TRUE, revoked_at = $2
+                 WHERE COALESCE(family_id, id) = $1 AND NOT revoked
+                 RETURNING id, lookup_id",
+            )
+            .bind(db_id(family_id))
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, lookup)| Ok((from_db_id(id)?, lookup)))
+            .collect()
     }
 
     /// Revokes a token that is not revoked yet. Returns whether it changed.

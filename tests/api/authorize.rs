@@ -187,6 +187,7 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
         created_at: 0,
         expires_at: Some(in_days(0)),
         job: None,
+        family_id: None,
     })
     .await
     .unwrap();

@@ -326,6 +326,7 @@ async fn cross_project_decisions(backend: Backend) {
             job_id: 1004,
             expires_unix: now - 60,
         }),
+        family_id: None,
     })
     .await
     .unwrap();

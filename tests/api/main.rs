@@ -16,6 +16,7 @@ mod directory;
 mod gateway;
 mod health;
 mod jobs;
+mod lifecycle;
 mod nginx;
 mod readme;
 mod replicas;

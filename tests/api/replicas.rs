@@ -215,6 +215,29 @@ async fn every_kind_of_change_reaches_the_other_replica() {
     })
     .await;
 
+    // A token's permissions narrowed on A.
+    let (narrowed, narrowed_token) = a.alice_token(&["read_issue", "create_issue"]).await;
+    assert_eq!(
+        reason_on(&b, &narrowed_token, "create_issue", 43).await,
+        "granted"
+    );
+    let answer = a
+        .call(
+            Method::PATCH,
+            &format!("/v1/tokens/{narrowed}"),
+            Some(json!({"granular_scopes": [{"access": "all_memberships", "permissions": ["read_issue"]}]})),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    within("an updated token", || async {
+        reason_on(&b, &narrowed_token, "create_issue", 43).await == "permission_not_granted"
+    })
+    .await;
+    assert_eq!(
+        reason_on(&b, &narrowed_token, "read_issue", 43).await,
+        "granted"
+    );
+
     // Settings.
     let answer = a
         .put(

@@ -101,6 +101,7 @@ fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
         created_at: 1_700_000_000,
         expires_at: Some("2030-01-01".to_owned()),
         job: None,
+        family_id: None,
     }
 }
 

@@ -1,0 +1,407 @@
+//! A token's life after it is asked for (DESIGN.md section 4): creation, update,
+//! duplication, rotation with reuse detection, revocation and revocation by value.
+//! Every step writes its audit event in the transaction of the change; no event holds
+//! a plaintext.
+
+use serde_json::{Value, json};
+
+use super::changes::Change;
+use super::{Actor, Result, Service, ServiceError, audit_event};
+use crate::clock;
+use crate::engine::{TokenId, UserId};
+use crate::store::{NewTokenRow, TokenKindName, TokenRecord, Tx};
+use crate::token::{self, SecretDigest, TokenKind};
+use crate::tokens::{self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken};
+
+/// Why a token is being issued.
+enum Issue<'a> {
+    Create,
+    Duplicate {
+        from: u64,
+    },
+    /// The old token is revoked in the same transaction; the new one joins its family.
+    Rotate {
+        from: &'a TokenRecord,
+    },
+}
+
+/// Rotation's default lifetime, as GitLab's.
+const ROTATED_DAYS: i64 = 7;
+
+/// What an audit event says of a token: never its plaintext or hash.
+fn summary(record: &TokenRecord) -> Value {
+    json!({
+        "name": record.name,
+        "description": record.description,
+        "kind": record.kind.as_str(),
+        "user_id": record.user_id,
+        "scopes": record.scopes,
+        "granular_scopes": record.granular_scopes,
+        "allowed_ips": record.allowed_ips,
+        "expires_at": record.expires_at,
+    })
+}
+
+fn audit(
+    actor: &Actor,
+    action: &'static str,
+    token_id: u64,
+    details: Value,
+) -> crate::store::NewAuditEvent {
+    audit_event(actor, action, "token", token_id, details)
+}
+
+impl Service {
+    /// Creates a token for a user; the answer carries the plaintext, once.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        user_id: u64,
+        request: CreateToken,
+    ) -> Result<TokenView> {
+        if self.live.read().snapshot.user(UserId(user_id)).is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "user {user_id} does not exist"
+            )));
+        }
+        self.issue(actor, user_id, request, Issue::Create).await
+    }
+
+    /// Validates `request`, mints the token and writes it with its audit event in one
+    /// transaction (for a rotation, with the old token's revocation).
+    async fn issue(
+        &self,
+        actor: &Actor,
+        user_id: u64,
+        request: CreateToken,
+        how: Issue<'_>,
+    ) -> Result<TokenView> {
+        let now = clock::now();
+        let today = clock::date_of(now);
+        let valid = {
+            let live = self.live.read();
+            request.validate(
+                UserId(user_id),
+                &self.catalog,
+                &live.snapshot,
+                &self.settings(),
+                today,
+            )?
+        };
+        let minted = token::generate(&self.prefixes, TokenKind::Personal)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let row = NewTokenRow {
+            user_id,
+            kind: valid.kind,
+            name: valid.name,
+            description: valid.description,
+            lookup_id: minted.lookup_id.clone(),
+            secret_hash,
+            scopes: valid.scopes,
+            granular_scopes: valid.granular_scopes,
+            allowed_ips: valid.allowed_ips.iter().map(ToString::to_string).collect(),
+            created_at: now,
+            expires_at: valid.expires_at.map(clock::format_date),
+            job: None,
+            family_id: match &how {
+                Issue::Rotate { from } => Some(from.family_id),
+                _ => None,
+            },
+        };
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        if let Issue::Rotate { from } = &how
+            && !tx.revoke_token(from.id, now).await?
+        {
+            // Revoked since it was read: that is reuse too, and the caller may retry.
+            return Err(ServiceError::Conflict(format!(
+                "token {} was revoked meanwhile",
+                from.id
+            )));
+        }
+        let id = self.write_new_token(&mut tx, &row).await?;
+        let record = row.into_record(id);
+        let event = match &how {
+            Issue::Create => audit(actor, "token_created", id, summary(&record)),
+            Issue::Duplicate { from } => audit(
+                actor,
+                "token_duplicated",
+                id,
+                json!({"from": from, "token": summary(&record)}),
+            ),
+            Issue::Rotate { from } => audit(
+                actor,
+                "token_rotated",
+                from.id,
+                json!({"to": id, "family_id": from.family_id, "expires_at": record.expires_at}),
+            ),
+        };
+        tx.record_event(&event, now).await?;
+        if let Issue::Rotate { from } = &how {
+            self.announce(&mut tx, &Change::TokenRevoked { id: from.id })
+                .await?;
+        }
+        tx.commit().await?;
+        if let Issue::Rotate { from } = &how {
+            self.forget_revoked(&[from.id]);
+        }
+        self.remember_new_token(&record, &minted.secret);
+        let mut view = TokenView::of(&record, today);
+        view.token = Some(minted.plaintext);
+        Ok(view)
+    }
+
+    /// A token, to change: 404 when it does not exist, 409 when it cannot change.
+    async fn changeable(&self, id: u64) -> Result<TokenRecord> {
+        let record = self
+            .store
+            .token(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("token {id} does not exist")))?;
+        if record.kind == TokenKindName::Job {
+            return Err(ServiceError::Conflict(format!(
+                "token {id} is a job token: it lives and ends with its job"
+            )));
+        }
+        Ok(record)
+    }
+
+    /// Changes a token's name, description or permissions; audited with a before and
+    /// after. The same rules as creation apply, and nothing is written on error.
+    pub async fn update_token(
+        &self,
+        actor: &Actor,
+        id: u64,
+        patch: UpdateToken,
+    ) -> Result<TokenView> {
+        let now = clock::now();
+        let today = clock::date_of(now);
+        let _writer = self.writer.lock().await;
+        let before = self.changeable(id).await?;
+        if before.revoked {
+            return Err(ServiceError::Conflict(format!("token {id} is revoked")));
+        }
+        let fine = before.kind == TokenKindName::FineGrained;
+        if fine && patch.scopes.is_some() {
+            return Err(crate::directory::Invalid::new(
+                "scopes",
+                "belong to legacy tokens; this one is fine-grained (`granular_scopes`)",
+            )
+            .into());
+        }
+        if !fine && patch.granular_scopes.is_some() {
+            return Err(crate::directory::Invalid::new(
+                "granular_scopes",
+                "belong to fine-grained tokens; this one is legacy (`scopes`)",
+            )
+            .into());
+        }
+        let mut request = CreateToken::like(&before);
+        if let Some(name) = patch.name {
+            request.name = Some(name);
+        }
+        if let Some(description) = patch.description {
+            request.description = Some(description);
+        }
+        if patch.scopes.is_some() {
+            request.scopes = patch.scopes;
+        }
+        if patch.granular_scopes.is_some() {
+            request.granular_scopes = patch.granular_scopes;
+        }
+        let valid = {
+            let live = self.live.read();
+            request.validate(
+                UserId(before.user_id),
+                &self.catalog,
+                &live.snapshot,
+                &self.settings(),
+                today,
+            )?
+        };
+        let after = TokenRecord {
+            name: valid.name,
+            description: valid.description,
+            scopes: valid.scopes,
+            granular_scopes: valid.granular_scopes,
+            ..before.clone()
+        };
+        let mut tx = self.store.begin().await?;
+        tx.update_token(&after).await?;
+        let event = audit(
+            actor,
+            "token_updated",
+            id,
+            json!({"before": summary(&before), "after": summary(&after)}),
+        );
+        tx.record_event(&event, now).await?;
+        let change = Change::TokenUpdated {
+            id,
+            lookup_id: after.lookup_id.clone(),
+        };
+        self.announce(&mut tx, &change).await?;
+        tx.commit().await?;
+        // The secret is unchanged: a cached verification stays, with the new grant.
+        if let Some(token) = tokens::engine_token(&after, &self.catalog) {
+            let mut live = self.live.write();
+            if live.snapshot.token(TokenId(id)).is_some() {
+                live.snapshot.insert_token(token);
+            }
+        }
+        Ok(TokenView::of(&after, today))
+    }
+
+    /// A new token prefilled from an existing one, which stays as it is.
+    pub async fn duplicate_token(
+        &self,
+        actor: &Actor,
+        id: u64,
+        body: DuplicateToken,
+    ) -> Result<TokenView> {
+        let original = self.changeable(id).await?;
+        let mut request = CreateToken::like(&original);
+        if let Some(name) = body.name {
+            request.name = Some(name);
+        }
+        if let Some(expires_at) = body.expires_at {
+            request.expires_at = Some(expires_at);
+        }
+        self.issue(
+            actor,
+            original.user_id,
+            request,
+            Issue::Duplicate { from: id },
+        )
+        .await
+    }
+
+    /// Revokes a token and issues its successor with the same attributes, in one
+    /// transaction. Rotating a token that is already revoked means its value was
+    /// used again after it was replaced: every active token of its rotation family is
+    /// revoked, the reuse is recorded, and the answer is 409.
+    pub async fn rotate_token(
+        &self,
+        actor: &Actor,
+        id: u64,
+        body: RotateToken,
+    ) -> Result<TokenView> {
+        let old = self.changeable(id).await?;
+        if old.revoked {
+            self.reuse_detected(actor, &old).await?;
+            return Err(ServiceError::Conflict(format!(
+                "token {id} was already revoked: its reuse revoked every active token of its rotation family"
+            )));
+        }
+        let mut request = CreateToken::like(&old);
+        request.expires_at = Some(match body.expires_at {
+            Some(date) => date,
+            None => {
+                let days = ROTATED_DAYS.min(i64::from(self.settings().max_lifetime_days));
+                let today = clock::date_of(clock::now());
+                clock::format_date(today + time::Duration::days(days))
+            }
+        });
+        self.issue(actor, old.user_id, request, Issue::Rotate { from: &old })
+            .await
+    }
+
+    async fn reuse_detected(&self, actor: &Actor, old: &TokenRecord) -> Result<()> {
+        let now = clock::now();
+        let _writer = self.writer.lock().await;
+        let mut tx = self.store.begin().await?;
+        let revoked = tx.revoke_family(old.family_id, now).await?;
+        let ids: Vec<u64> = revoked.iter().map(|(id, _)| *id).collect();
+        let event = audit(
+            actor,
+            "token_reuse_detected",
+            old.id,
+            json!({"family_id": old.family_id, "revoked": ids}),
+        );
+        tx.record_event(&event, now).await?;
+        for id in &ids {
+            self.announce(&mut tx, &Change::TokenRevoked { id: *id })
+                .await?;
+        }
+        tx.commit().await?;
+        self.forget_revoked(&ids);
+        Ok(())
+    }
+
+    /// Revokes a token; it is denied by this replica from the moment this returns.
+    pub async fn revoke_token(&self, actor: &Actor, id: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let now = clock::now();
+        let mut tx = self.store.begin().await?;
+        if !tx.revoke_token(id, now).await? {
+            return match self.store.token(id).await? {
+                Some(_) => Err(ServiceError::Conflict(format!(
+                    "token {id} is already revoked"
+                ))),
+                None => Err(ServiceError::NotFound(format!("token {id} does not exist"))),
+            };
+        }
+        self.revoked_in(&mut tx, actor, id, "token_revoked", now)
+            .await?;
+        tx.commit().await?;
+        self.forget_revoked(&[id]);
+        Ok(())
+    }
+
+    /// Revokes a leaked token by its value (a secret scanner's report). The value must
+    /// be a real token: its secret is verified. Already revoked is fine (204 again).
+    pub async fn revoke_by_value(&self, actor: &Actor, presented: &str) -> Result<()> {
+        let not_found = || ServiceError::NotFound("no such token".to_owned());
+        let parsed = token::parse(&self.prefixes, presented).map_err(|_| not_found())?;
+        let record = self
+            .store
+            .token_by_lookup(parsed.lookup_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let known = self.live.read().tokens.get(parsed.lookup_id).copied();
+        let genuine = match known {
+            Some(verified) => verified.digest.matches(&SecretDigest::of(parsed.secret)),
+            None => {
+                self.verify(record.secret_hash.clone(), parsed.secret)
+                    .await?
+            }
+        };
+        if !genuine {
+            return Err(not_found());
+        }
+        let _writer = self.writer.lock().await;
+        let now = clock::now();
+        let mut tx = self.store.begin().await?;
+        if !tx.revoke_token(record.id, now).await? {
+            return Ok(());
+        }
+        self.revoked_in(&mut tx, actor, record.id, "token_revoked_by_value", now)
+            .await?;
+        tx.commit().await?;
+        self.forget_revoked(&[record.id]);
+        Ok(())
+    }
+
+    /// In `tx`: the audit event and the announcement of a revocation.
+    async fn revoked_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        id: u64,
+        action: &'static str,
+        now: i64,
+    ) -> Result<()> {
+        tx.record_event(&audit(actor, action, id, json!({})), now)
+            .await?;
+        self.announce(tx, &Change::TokenRevoked { id }).await
+    }
+
+    /// After a revocation commits: this replica denies the tokens at once.
+    fn forget_revoked(&self, ids: &[u64]) {
+        let mut live = self.live.write();
+        for id in ids {
+            live.snapshot.revoke_token(TokenId(*id));
+        }
+        live.revocations += 1;
+    }
+}
