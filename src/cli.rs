@@ -300,7 +300,14 @@ fn create_service_key(config: Option<&Path>, name: &str, role: KeyRole) -> ExitC
             .await
             .map_err(|e| e.to_string())?;
         let created = service
-            .create_key(name, role)
+            .create_key(
+                &crate::service::Actor {
+                    caller: crate::service::Caller::CommandLine,
+                    ip: None,
+                },
+                name,
+                role,
+            )
             .await
             .map_err(|e| e.to_string());
         store.close().await;

@@ -1,17 +1,17 @@
 //! What only `admin` keys may call: instance settings, top-level group token policies
 //! and service keys (DESIGN.md sections 6 and 7).
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, put};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiError, AppState, check_id, page};
 use crate::clock;
+use crate::service::Actor;
 use crate::store::{
     AuditEvent, AuditFilter, InstanceSettings, KeyRole, ServiceKeyRecord, TokenPolicyRecord,
 };
@@ -120,9 +120,10 @@ pub async fn show_settings(State(state): State<AppState>) -> Json<SettingsView> 
     security(("service_key" = [])))]
 pub async fn put_settings(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiJson(body): ApiJson<InstanceSettings>,
 ) -> Result<Json<SettingsView>, ApiError> {
-    let settings = state.service.put_settings(body).await?;
+    let settings = state.service.put_settings(&actor, body).await?;
     Ok(Json(settings_view(&state, settings)))
 }
 
@@ -146,12 +147,14 @@ pub struct TokenPolicyBody {
     security(("service_key" = [])))]
 pub async fn put_token_policy(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<TokenPolicyBody>,
 ) -> Result<Json<TokenPolicyBody>, ApiError> {
     state
         .service
         .put_token_policy(
+            &actor,
             check_id(id)?,
             TokenPolicyRecord {
                 group_id: id,
@@ -201,9 +204,13 @@ fn key_view(record: &ServiceKeyRecord) -> KeyView {
     security(("service_key" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    let (record, plaintext) = state.service.create_key(&body.name, body.role).await?;
+    let (record, plaintext) = state
+        .service
+        .create_key(&actor, &body.name, body.role)
+        .await?;
     let mut view = key_view(&record);
     view.key = Some(plaintext);
     Ok((StatusCode::CREATED, Json(view)))
@@ -229,8 +236,9 @@ pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView
     security(("service_key" = [])))]
 pub async fn revoke_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.revoke_key(check_id(id)?).await?;
+    state.service.revoke_key(&actor, check_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

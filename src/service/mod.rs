@@ -109,6 +109,8 @@ pub enum Caller {
     /// The bootstrap `PATROL_ADMIN_KEY`.
     AdminKey,
     ServiceKey(u64),
+    /// An operator at the command line (`patrol service-key create`).
+    CommandLine,
 }
 
 impl std::fmt::Display for Caller {
@@ -116,6 +118,7 @@ impl std::fmt::Display for Caller {
         match self {
             Self::AdminKey => f.write_str("admin_key"),
             Self::ServiceKey(id) => write!(f, "service_key:{id}"),
+            Self::CommandLine => f.write_str("command_line"),
         }
     }
 }
@@ -504,7 +507,12 @@ impl Service {
         Ok(count)
     }
 
-    pub async fn put_token_policy(&self, group_id: u64, policy: TokenPolicyRecord) -> Result<()> {
+    pub async fn put_token_policy(
+        &self,
+        actor: &Actor,
+        group_id: u64,
+        policy: TokenPolicyRecord,
+    ) -> Result<()> {
         if let Some(text) = &policy.enforced_after
             && clock::parse_date(text).is_none()
         {
@@ -518,6 +526,15 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let policy = TokenPolicyRecord { group_id, ..policy };
         tx.put_token_policy(&policy).await?;
+        let event = audit_event(
+            actor,
+            "group_token_policy_updated",
+            "group",
+            group_id,
+            serde_json::json!({"enforce_fine_grained": policy.enforce_fine_grained,
+                               "enforced_after": policy.enforced_after}),
+        );
+        tx.record_event(&event, clock::now()).await?;
         let refuse = |e| match e {
             SnapshotError::UnknownGroup(id) => {
                 ServiceError::NotFound(format!("group {id} does not exist"))
@@ -534,13 +551,25 @@ impl Service {
         *self.settings.read()
     }
 
-    pub async fn put_settings(&self, settings: InstanceSettings) -> Result<InstanceSettings> {
+    pub async fn put_settings(
+        &self,
+        actor: &Actor,
+        settings: InstanceSettings,
+    ) -> Result<InstanceSettings> {
         if !(1..=3650).contains(&settings.max_lifetime_days) {
             return Err(Invalid::new("max_lifetime_days", "must be between 1 and 3650").into());
         }
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         tx.put_settings(&settings).await?;
+        let event = audit_event(
+            actor,
+            "settings_updated",
+            "instance",
+            0,
+            serde_json::json!({"before": self.settings(), "after": settings}),
+        );
+        tx.record_event(&event, clock::now()).await?;
         self.announce(&mut tx, &Change::Settings { settings })
             .await?;
         tx.commit().await?;
@@ -772,6 +801,7 @@ impl Service {
     /// Creates a service key; the answer carries the plaintext key, once.
     pub async fn create_key(
         &self,
+        actor: &Actor,
         name: &str,
         role: KeyRole,
     ) -> Result<(ServiceKeyRecord, String)> {
@@ -792,6 +822,14 @@ impl Service {
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         let id = tx.insert_service_key(&new).await?;
+        let event = audit_event(
+            actor,
+            "service_key_created",
+            "service_key",
+            id,
+            serde_json::json!({"name": new.name, "role": role.as_str()}),
+        );
+        tx.record_event(&event, new.created_at).await?;
         tx.commit().await?;
         let record = ServiceKeyRecord {
             id,
@@ -805,14 +843,23 @@ impl Service {
         Ok((record, minted.plaintext))
     }
 
-    pub async fn revoke_key(&self, id: u64) -> Result<()> {
+    pub async fn revoke_key(&self, actor: &Actor, id: u64) -> Result<()> {
         let _writer = self.writer.lock().await;
+        let now = clock::now();
         let mut tx = self.store.begin().await?;
-        let Some(lookup_id) = tx.revoke_service_key(id, clock::now()).await? else {
+        let Some(lookup_id) = tx.revoke_service_key(id, now).await? else {
             return Err(ServiceError::NotFound(format!(
                 "service key {id} does not exist or is already revoked"
             )));
         };
+        let event = audit_event(
+            actor,
+            "service_key_revoked",
+            "service_key",
+            id,
+            serde_json::json!({}),
+        );
+        tx.record_event(&event, now).await?;
         let change = Change::KeyRevoked {
             lookup_id: lookup_id.clone(),
         };

@@ -1,11 +1,74 @@
-//! Top-level group token policies (DESIGN.md section 7).
+//! Top-level group token policies (DESIGN.md section 7), and the audit trail of what
+//! admins change.
 
 use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{Backend, in_days, spawn, spawn_on};
 
-on_both_backends!(a_group_can_refuse_legacy_tokens);
+on_both_backends!(a_group_can_refuse_legacy_tokens, admin_changes_are_audited);
+
+async fn admin_changes_are_audited(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let created = app
+        .post(
+            "/v1/service-keys",
+            json!({"name": "gateway", "role": "authorize"}),
+        )
+        .await;
+    let key_id = created.body["id"].as_u64().unwrap();
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/v1/service-keys/{key_id}"))
+            .await
+            .status,
+        204
+    );
+    let settings = json!({"max_lifetime_days": 90, "require_expiry": true, "allow_legacy_token_creation": false});
+    assert_eq!(app.put("/v1/settings", settings.clone()).await.status, 200);
+    let policy = json!({"enforce_fine_grained": true, "enforced_after": "2027-01-01"});
+    assert!(
+        app.put("/v1/groups/7/token-policy", policy.clone())
+            .await
+            .status
+            .is_success()
+    );
+
+    let trail = app.get("/v1/audit-events").await;
+    let events: Vec<(&str, &str, u64)> = trail
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["target_type"].as_str().unwrap(),
+                e["target_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("service_key_created", "service_key", key_id),
+            ("service_key_revoked", "service_key", key_id),
+            ("settings_updated", "instance", 0),
+            ("group_token_policy_updated", "group", 7),
+        ]
+    );
+    let body = &trail.body;
+    assert_eq!(
+        body[0]["details"],
+        json!({"name": "gateway", "role": "authorize"})
+    );
+    assert_eq!(body[2]["details"]["before"]["max_lifetime_days"], 365);
+    assert_eq!(body[2]["details"]["after"], settings);
+    assert_eq!(body[3]["details"], policy);
+    assert!(!trail.text.contains(&key), "no key plaintext in the trail");
+    app.finish().await;
+}
 
 async fn a_group_can_refuse_legacy_tokens(backend: Backend) {
     let app = spawn(backend).await;
