@@ -681,9 +681,16 @@ async fn scope_changes_are_audited_in_order(backend: Backend) {
         assert!(event["created_at"].as_str().unwrap().ends_with('Z'));
     }
 
-    let all = app.get("/v1/audit-events?per_page=2&page=2").await;
+    let all = app
+        .get("/v1/audit-events?target_type=project&per_page=2&page=2")
+        .await;
     assert_eq!(all.headers["x-total"], "5");
     assert_eq!(all.headers["x-next-page"], "3");
+    let link = all.headers["link"].to_str().unwrap();
+    assert!(
+        link.contains("target_type=project&page=3&per_page=2"),
+        "{link}"
+    );
     assert_eq!(all.body[0]["action"], "job_token_policies_updated");
     let added = app
         .get("/v1/audit-events?action=job_token_allowlist_added")
