@@ -64,6 +64,7 @@ impl Service {
                 "user {user_id} does not exist"
             )));
         }
+        let request = request.with_template(&self.catalog)?;
         self.issue(actor, user_id, request, Issue::Create).await
     }
 

@@ -10,8 +10,99 @@ on_both_backends!(
     bad_requests_name_their_field_and_write_nothing,
     instance_settings_govern_creation,
     tokens_are_listed_filtered_and_paged,
-    revocation_takes_effect_at_once
+    revocation_takes_effect_at_once,
+    templates_prefill_creation,
 );
+
+async fn templates_prefill_creation(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let templates = app
+        .call_as(None, reqwest::Method::GET, "/v1/catalog/templates", None)
+        .await;
+    let triage = templates
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "issue_triage")
+        .unwrap()
+        .clone();
+
+    let made = app
+        .post(
+            "/v1/users/1/tokens",
+            json!({"template": "issue_triage", "expires_at": in_days(30)}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.body["name"], "issue_triage");
+    assert_eq!(made.body["description"], triage["description"]);
+    assert_eq!(
+        made.body["granular_scopes"],
+        json!([{"access": "all_memberships", "project_ids": [], "group_ids": [],
+                "permissions": triage["permissions"]}])
+    );
+    let token = made.body["token"].as_str().unwrap();
+    assert_eq!(app.reason(token, "update_issue", 42).await, "granted");
+
+    // Field by field: a name, the projects, fewer permissions.
+    let made = app
+        .post(
+            "/v1/users/1/tokens",
+            json!({"template": "read_only_repository", "name": "clone app", "expires_at": in_days(30),
+                   "project_ids": [42], "permissions": ["read_repository"]}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.body["name"], "clone app");
+    assert_eq!(
+        made.body["granular_scopes"],
+        json!([{"access": "selected_memberships", "project_ids": [42], "group_ids": [],
+                "permissions": ["read_repository"]}])
+    );
+
+    let before = count(&app).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"template": "nope", "expires_at": in_days(3)}),
+            "template",
+        ),
+        (
+            json!({"template": "issue_triage", "expires_at": in_days(3), "scopes": ["api"]}),
+            "template",
+        ),
+        (
+            json!({"expires_at": in_days(3), "name": "x", "access": "all_memberships",
+                "scopes": ["api"]}),
+            "access",
+        ),
+        (
+            json!({"template": "issue_triage", "expires_at": in_days(3), "permissions": ["raed_issue"]}),
+            "granular_scopes[0].permissions[0]",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = app.post("/v1/users/1/tokens", body.clone()).await;
+        assert_eq!(answer.status, 422, "{body}: {}", answer.text);
+        assert_eq!(answer.field(), field, "{body}");
+    }
+    // A selected-memberships template still needs its projects or groups.
+    let answer = app
+        .post(
+            "/v1/users/1/tokens",
+            json!({"template": "read_only_repository", "expires_at": in_days(3)}),
+        )
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert!(
+        answer.field().starts_with("granular_scopes[0]"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(count(&app).await, before, "nothing written");
+    app.finish().await;
+}
 
 fn fine(permissions: &[&str]) -> Value {
     json!({"name": "ci", "expires_at": in_days(30),
