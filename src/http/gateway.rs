@@ -233,7 +233,7 @@ fn parse_original(method: &str, uri: &str, field: &str) -> Result<(String, Strin
 }
 
 /// The end user's token, from the first place GitLab would look that has one.
-fn presented_token(headers: &HeaderMap, query: &str) -> Option<String> {
+pub(super) fn presented_token(headers: &HeaderMap, query: &str) -> Option<String> {
     if let Some(token) = header(headers, "private-token").or_else(|| header(headers, "job-token")) {
         return Some(token.to_owned());
     }

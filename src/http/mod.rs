@@ -175,6 +175,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(decisions)
         .merge(managed)
         .merge(admin)
+        .merge(tokens::self_router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))

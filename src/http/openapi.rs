@@ -23,6 +23,7 @@ use super::{admin, authorize, catalog, directory, gateway, health, jobs, tokens}
         directory::put_project_member, directory::delete_project_member, directory::batch,
         tokens::create, tokens::list, tokens::show, tokens::revoke, tokens::update,
         tokens::rotate, tokens::duplicate, tokens::revoke_by_value,
+        tokens::show_self, tokens::rotate_self, tokens::revoke_self,
         admin::show_settings, admin::put_settings, admin::put_token_policy,
         admin::create_key, admin::list_keys, admin::revoke_key, admin::audit_events,
         jobs::create_job, jobs::finish_job, jobs::show_scope, jobs::update_scope,
@@ -51,6 +52,10 @@ impl Modify for ServiceKey {
         components.add_security_scheme(
             "service_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Patrol-Key"))),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("PRIVATE-TOKEN"))),
         );
     }
 }

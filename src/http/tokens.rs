@@ -1,7 +1,10 @@
 //! Tokens on behalf of users (DESIGN.md section 4), for `manage` and `admin` keys.
 
+use axum::extract::ConnectInfo;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -10,7 +13,8 @@ use utoipa::IntoParams;
 use super::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use super::{ApiError, AppState, check_id, page};
 use crate::clock;
-use crate::service::Actor;
+use crate::engine::Reason;
+use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary};
 use crate::store::{TokenFilter, TokenKindName, TokenState};
 use crate::tokens::{
     CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenView, UpdateToken,
@@ -212,5 +216,133 @@ pub async fn revoke_by_value(
     ApiJson(body): ApiJson<RevokeByValue>,
 ) -> Result<StatusCode, ApiError> {
     state.service.revoke_by_value(&actor, &body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a token may do to itself, called with the token (`PRIVATE-TOKEN`,
+/// `Authorization: Bearer`, `JOB-TOKEN`) and no service key.
+pub fn self_router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens/self", get(show_self).delete(revoke_self))
+        .route("/v1/tokens/self/rotate", post(rotate_self))
+}
+
+/// The calling token, when it holds `permission` on its own user: 401 (with
+/// `WWW-Authenticate`) when it is not a valid token, 403 naming the reason when it does
+/// not hold the permission.
+async fn calling_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: std::net::SocketAddr,
+    permission: &str,
+) -> Result<(u64, Actor), Response> {
+    let unauthorized = |reason: &str| {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "a valid token is required", "reason": reason})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer realm=\"patrol\", error=\"invalid_token\""),
+        );
+        response
+    };
+    let Some(token) = super::gateway::presented_token(headers, "") else {
+        return Err(unauthorized("token_invalid"));
+    };
+    let ip = Some(address.ip());
+    let check = Check {
+        token,
+        action: CheckAction::Permission(permission.to_owned()),
+        boundary: Some(CheckBoundary::User),
+        confidential: false,
+        author_id: None,
+        assignee_ids: Vec::new(),
+        client_ip: ip,
+    };
+    let outcome = state
+        .service
+        .authorize(std::slice::from_ref(&check))
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+        .pop()
+        .ok_or_else(|| ApiError::Internal.into_response())?;
+    match (outcome.allowed, outcome.reason, outcome.token_id) {
+        (true, _, Some(id)) => Ok((
+            id,
+            Actor {
+                caller: Caller::Token(id),
+                ip,
+            },
+        )),
+        (_, Reason::TokenInvalid | Reason::TokenRevoked | Reason::TokenExpired, _) => {
+            Err(unauthorized(outcome.reason.as_str()))
+        }
+        _ => Err((
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": outcome.message, "reason": outcome.reason.as_str()})),
+        )
+            .into_response()),
+    }
+}
+
+/// The calling token (`read_personal_access_token`).
+#[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens",
+    responses((status = 200, body = TokenView), (status = 401), (status = 403), (status = 503)),
+    security(("token" = [])))]
+pub async fn show_self(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<TokenView>, Response> {
+    let (id, _) = calling_token(&state, &headers, address, "read_personal_access_token").await?;
+    let view = state
+        .service
+        .token(id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Json(view))
+}
+
+/// Rotates the calling token (`rotate_personal_access_token`, which a legacy
+/// `self_rotate` scope grants): the answer is its successor, the caller is revoked.
+#[utoipa::path(post, path = "/v1/tokens/self/rotate", tag = "tokens",
+    request_body = RotateToken,
+    responses((status = 200, body = TokenView), (status = 401), (status = 403),
+        (status = 422, body = super::ErrorBody), (status = 503)),
+    security(("token" = [])))]
+pub async fn rotate_self(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<RotateToken>,
+) -> Result<Json<TokenView>, Response> {
+    let (id, actor) =
+        calling_token(&state, &headers, address, "rotate_personal_access_token").await?;
+    let view = state
+        .service
+        .rotate_token(&actor, id, body)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Json(view))
+}
+
+/// Revokes the calling token (`revoke_personal_access_token`).
+#[utoipa::path(delete, path = "/v1/tokens/self", tag = "tokens",
+    responses((status = 204), (status = 401), (status = 403), (status = 503)),
+    security(("token" = [])))]
+pub async fn revoke_self(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Response> {
+    let (id, actor) =
+        calling_token(&state, &headers, address, "revoke_personal_access_token").await?;
+    state
+        .service
+        .revoke_token(&actor, id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -111,6 +111,8 @@ pub enum Caller {
     ServiceKey(u64),
     /// An operator at the command line (`patrol service-key create`).
     CommandLine,
+    /// A token acting on itself (`/v1/tokens/self`).
+    Token(u64),
 }
 
 impl std::fmt::Display for Caller {
@@ -119,6 +121,7 @@ impl std::fmt::Display for Caller {
             Self::AdminKey => f.write_str("admin_key"),
             Self::ServiceKey(id) => write!(f, "service_key:{id}"),
             Self::CommandLine => f.write_str("command_line"),
+            Self::Token(id) => write!(f, "token:{id}"),
         }
     }
 }

@@ -12,7 +12,146 @@ on_both_backends!(
     updates_follow_the_rules_of_creation,
     duplicates_and_revocation_by_value,
     rotation_sets_a_new_expiry,
+    tokens_act_on_themselves,
 );
+
+/// Calls a self endpoint with a token in `header`, and no service key.
+async fn as_token(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    header: (&str, &str),
+) -> crate::support::Answer {
+    let response = app
+        .client
+        .request(method, format!("{}{path}", app.address))
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    crate::support::Answer {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or_default(),
+        text,
+    }
+}
+
+async fn tokens_act_on_themselves(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (reader, reader_token) = app
+        .token(
+            1,
+            json!({"name": "introspect", "expires_at": in_days(30), "granular_scopes": [
+                {"access": "user", "permissions": ["read_personal_access_token"]}]}),
+        )
+        .await;
+    let shown = as_token(
+        &app,
+        Method::GET,
+        "/v1/tokens/self",
+        ("PRIVATE-TOKEN", &reader_token),
+    )
+    .await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(shown.body["id"], reader);
+    assert!(shown.body.get("token").is_none());
+    let refused = as_token(
+        &app,
+        Method::POST,
+        "/v1/tokens/self/rotate",
+        ("PRIVATE-TOKEN", &reader_token),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(refused.body["reason"], "permission_not_granted");
+
+    // `self_rotate` lets a legacy token rotate itself, and do nothing else.
+    let (rotating, rotating_token) = app
+        .token(
+            1,
+            json!({"name": "rot", "expires_at": in_days(30), "scopes": ["self_rotate"]}),
+        )
+        .await;
+    let bearer = format!("Bearer {rotating_token}");
+    let peek = as_token(
+        &app,
+        Method::GET,
+        "/v1/tokens/self",
+        ("Authorization", &bearer),
+    )
+    .await;
+    assert_eq!(peek.status, 403, "{}", peek.text);
+    let rotated = as_token(
+        &app,
+        Method::POST,
+        "/v1/tokens/self/rotate",
+        ("Authorization", &bearer),
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert_eq!(rotated.body["scopes"], json!(["self_rotate"]));
+    let successor = rotated.body["token"].as_str().unwrap().to_owned();
+    let again = as_token(
+        &app,
+        Method::POST,
+        "/v1/tokens/self/rotate",
+        ("Authorization", &bearer),
+    )
+    .await;
+    assert_eq!(
+        again.status, 401,
+        "the old value is revoked: {}",
+        again.text
+    );
+    assert_eq!(again.body["reason"], "token_revoked");
+    assert!(again.headers.contains_key("www-authenticate"));
+    let next = as_token(
+        &app,
+        Method::POST,
+        "/v1/tokens/self/rotate",
+        ("PRIVATE-TOKEN", &successor),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let rotated_events = app.get("/v1/audit-events?action=token_rotated").await;
+    assert_eq!(rotated_events.body[0]["actor"], format!("token:{rotating}"));
+    assert_eq!(rotated_events.body[0]["target_id"], rotating);
+
+    // An `api` token may revoke itself.
+    let (_, api) = app
+        .token(
+            1,
+            json!({"name": "api", "expires_at": in_days(30), "scopes": ["api"]}),
+        )
+        .await;
+    let gone = as_token(
+        &app,
+        Method::DELETE,
+        "/v1/tokens/self",
+        ("PRIVATE-TOKEN", &api),
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    let after = as_token(
+        &app,
+        Method::GET,
+        "/v1/tokens/self",
+        ("PRIVATE-TOKEN", &api),
+    )
+    .await;
+    assert_eq!(after.status, 401);
+
+    for header in [("PRIVATE-TOKEN", "glpat-garbage"), ("X-Nothing", "x")] {
+        let answer = as_token(&app, Method::GET, "/v1/tokens/self", header).await;
+        assert_eq!(answer.status, 401, "{header:?}");
+    }
+    app.finish().await;
+}
 
 async fn patch(app: &TestApp, id: u64, body: Value) -> crate::support::Answer {
     app.call(Method::PATCH, &format!("/v1/tokens/{id}"), Some(body))
