@@ -9,6 +9,7 @@ mod directory;
 mod error;
 mod extract;
 mod gateway;
+mod gitlab;
 mod health;
 mod jobs;
 pub mod openapi;
@@ -176,6 +177,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(managed)
         .merge(admin)
         .merge(tokens::self_router())
+        .merge(gitlab::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))

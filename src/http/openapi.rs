@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, authorize, catalog, directory, gateway, health, jobs, tokens};
+use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -24,6 +24,8 @@ use super::{admin, authorize, catalog, directory, gateway, health, jobs, tokens}
         tokens::create, tokens::list, tokens::show, tokens::revoke, tokens::update,
         tokens::rotate, tokens::duplicate, tokens::revoke_by_value,
         tokens::show_self, tokens::rotate_self, tokens::revoke_self,
+        gitlab::current_user, gitlab::list, gitlab::show, gitlab::revoke, gitlab::rotate,
+        gitlab::create_for_user,
         admin::show_settings, admin::put_settings, admin::put_token_policy,
         admin::create_key, admin::list_keys, admin::revoke_key, admin::audit_events,
         jobs::create_job, jobs::finish_job, jobs::show_scope, jobs::update_scope,
@@ -37,6 +39,7 @@ use super::{admin, authorize, catalog, directory, gateway, health, jobs, tokens}
         (name = "tokens", description = "Tokens on behalf of users (`manage` keys and above)"),
         (name = "jobs", description = "CI/CD job tokens and project job token scopes (`manage` keys and above)"),
         (name = "admin", description = "Settings, group token policies, service keys and the audit trail (`admin` keys)"),
+        (name = "gitlab", description = "GitLab's personal access token API, with the token itself (`PRIVATE-TOKEN` or `Authorization: Bearer`)"),
         (name = "catalog", description = "The permission catalog (public)"),
         (name = "operations", description = "Health, readiness, metrics (public)"),
     )

@@ -84,6 +84,8 @@ pub async fn list(
         kind: query.kind,
         state: query.state,
         search: query.search.filter(|s| !s.is_empty()),
+        revoked: None,
+        personal: false,
         page,
         per_page,
         today: clock::format_date(clock::date_of(clock::now())),

@@ -243,6 +243,11 @@ impl Service {
         })
     }
 
+    /// A user of the directory, as the snapshot holds them.
+    pub fn user(&self, id: u64) -> Option<engine::User> {
+        self.live.read().snapshot.user(UserId(id)).cloned()
+    }
+
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }

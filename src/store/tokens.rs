@@ -156,6 +156,9 @@ pub struct TokenFilter {
     pub state: Option<TokenState>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
+    pub revoked: Option<bool>,
+    /// Personal access tokens only (no job tokens).
+    pub personal: bool,
     /// From 1.
     pub page: u32,
     pub per_page: u32,
@@ -232,7 +235,9 @@ const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_h
 const FILTER: &str = "($1 IS NULL OR user_id = $1)
      AND ($2 IS NULL OR kind = $2)
      AND ($3 IS NULL OR ($3 = 'active') = (NOT revoked AND (expires_at IS NULL OR expires_at > $5)))
-     AND ($4 IS NULL OR LOWER(name) LIKE $4 ESCAPE '\\')";
+     AND ($4 IS NULL OR LOWER(name) LIKE $4 ESCAPE '\\')
+     AND ($6 IS NULL OR revoked = $6)
+     AND (NOT $7 OR kind <> 'job')";
 
 /// `search` as a LIKE pattern: lower case, `%`, `_` and `\` escaped.
 fn like_pattern(search: &str) -> String {
@@ -278,7 +283,7 @@ impl Store {
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenRecord>, u64)> {
         let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {FILTER}");
         let page_sql = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE {FILTER} ORDER BY id DESC LIMIT $6 OFFSET $7"
+            "SELECT {COLUMNS} FROM tokens WHERE {FILTER} ORDER BY id DESC LIMIT $8 OFFSET $9"
         );
         let user_id = filter.user_id.map(db_id);
         let kind = filter.kind.map(TokenKindName::as_str);
@@ -292,6 +297,8 @@ impl Store {
                 .bind(state)
                 .bind(&search)
                 .bind(&filter.today)
+                .bind(filter.revoked)
+                .bind(filter.personal)
                 .fetch_one(pool)
                 .await?;
             let rows = sqlx::query_as(&page_sql)
@@ -300,6 +307,8 @@ impl Store {
                 .bind(state)
                 .bind(&search)
                 .bind(&filter.today)
+                .bind(filter.revoked)
+                .bind(filter.personal)
                 .bind(i64::from(filter.per_page))
                 .bind(offset)
                 .fetch_all(pool)

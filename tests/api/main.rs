@@ -14,6 +14,7 @@ mod callers;
 mod catalog;
 mod directory;
 mod gateway;
+mod gitlab;
 mod health;
 mod jobs;
 mod lifecycle;

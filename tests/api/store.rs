@@ -111,6 +111,8 @@ fn filter(today: &str) -> TokenFilter {
         kind: None,
         state: None,
         search: None,
+        revoked: None,
+        personal: false,
         page: 1,
         per_page: 100,
         today: today.to_owned(),

@@ -1,0 +1,391 @@
+//! The GitLab-compatible subset of the personal access token API (DESIGN.md section 6),
+//! so that existing clients (python-gitlab, the `glab` CLI, scripts) work unchanged:
+//! GitLab's paths, field names, status codes and pagination headers, and the token in
+//! `PRIVATE-TOKEN` or `Authorization: Bearer`.
+//!
+//! Each request is first decided as the route it is, through the catalog (so a token
+//! needs `read_personal_access_token` to list, `rotate_personal_access_token` to
+//! rotate, and `create_personal_access_token` with `admin_mode` on the instance to
+//! create for a user), then scoped: a token sees and changes the tokens of its own user
+//! only, unless it acts as an administrator (an admin user's token with `admin_mode`).
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{ApiJsonOrEmpty, ApiPath, ApiQuery};
+use super::{ApiError, AppState, page};
+use crate::clock;
+use crate::engine::Reason;
+use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, ServiceError};
+use crate::store::{TokenFilter, TokenKindName, TokenState};
+use crate::tokens::{CreateToken, RotateToken, TokenView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v4/user", get(current_user))
+        .route("/api/v4/personal_access_tokens", get(list))
+        .route(
+            "/api/v4/personal_access_tokens/{id}",
+            get(show).delete(revoke),
+        )
+        .route("/api/v4/personal_access_tokens/{id}/rotate", post(rotate))
+        .route(
+            "/api/v4/users/{user_id}/personal_access_tokens",
+            post(create_for_user),
+        )
+}
+
+/// GitLab's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GitlabError {
+    pub message: String,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    let mut response = (
+        status,
+        Json(GitlabError {
+            message: message.to_owned(),
+        }),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer realm=\"patrol\", error=\"invalid_token\""),
+        );
+    }
+    response
+}
+
+fn failed(e: ServiceError) -> Response {
+    match e {
+        ServiceError::NotFound(_) => error(StatusCode::NOT_FOUND, "404 Not Found"),
+        ServiceError::Invalid(invalid) => error(StatusCode::BAD_REQUEST, &invalid.to_string()),
+        ServiceError::Conflict(m) => error(StatusCode::BAD_REQUEST, &m),
+        other => ApiError::from(other).into_response(),
+    }
+}
+
+/// Who is calling: the token, its user, and whether it acts as an administrator.
+#[derive(Debug, Clone, Copy)]
+struct Requester {
+    token_id: u64,
+    user_id: u64,
+    admin: bool,
+    actor: Actor,
+}
+
+/// Decides the request as the route it is; 401 for a missing or dead token, 403 when
+/// the token may not call the route.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    address: std::net::SocketAddr,
+) -> Result<Requester, Response> {
+    let Some(token) = super::gateway::presented_token(headers, "") else {
+        return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+    };
+    let ip = Some(address.ip());
+    let check = |action: CheckAction, boundary: Option<CheckBoundary>| Check {
+        token: token.clone(),
+        action,
+        boundary,
+        confidential: false,
+        author_id: None,
+        assignee_ids: Vec::new(),
+        client_ip: ip,
+    };
+    let checks = [
+        check(
+            CheckAction::Route {
+                method: method.as_str().to_owned(),
+                path: uri.path().to_owned(),
+            },
+            None,
+        ),
+        check(
+            CheckAction::Permission("admin_mode".to_owned()),
+            Some(CheckBoundary::Instance),
+        ),
+    ];
+    let outcomes = state
+        .service
+        .authorize(&checks)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let (route, admin) = (&outcomes[0], &outcomes[1]);
+    match (route.allowed, route.reason, route.token_id, route.user_id) {
+        (true, _, Some(token_id), Some(user_id)) => Ok(Requester {
+            token_id,
+            user_id,
+            admin: admin.allowed,
+            actor: Actor {
+                caller: Caller::Token(token_id),
+                ip,
+            },
+        }),
+        (_, Reason::TokenInvalid | Reason::TokenRevoked | Reason::TokenExpired, _, _) => {
+            Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"))
+        }
+        _ => Err(error(StatusCode::FORBIDDEN, "403 Forbidden")),
+    }
+}
+
+/// `self`, or a token id; anything else is a 404.
+fn token_id(caller: &Requester, id: &str) -> Result<u64, Box<Response>> {
+    if id == "self" {
+        return Ok(caller.token_id);
+    }
+    id.parse()
+        .map_err(|_| Box::new(error(StatusCode::NOT_FOUND, "404 Not Found")))
+}
+
+/// A token the caller may see: its own user's, or any as an administrator. Others are
+/// 404, so that their existence is not told.
+async fn visible_token(
+    state: &AppState,
+    caller: &Requester,
+    id: u64,
+) -> Result<TokenView, Response> {
+    let view = state.service.token(id).await.map_err(failed)?;
+    if view.user_id != caller.user_id && !caller.admin {
+        return Err(error(StatusCode::NOT_FOUND, "404 Not Found"));
+    }
+    if view.kind == TokenKindName::Job {
+        return Err(error(StatusCode::NOT_FOUND, "404 Not Found"));
+    }
+    Ok(view)
+}
+
+/// The calling token's user, as GitLab's `GET /user` shows it.
+#[utoipa::path(get, path = "/api/v4/user", tag = "gitlab",
+    responses((status = 200, body = Object), (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn current_user(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    let user = state
+        .service
+        .user(caller.user_id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not Found"))?;
+    Ok(Json(serde_json::json!({
+        "id": caller.user_id,
+        "username": user.username,
+        "name": user.username,
+        "state": if user.blocked { "blocked" } else { "active" },
+        "is_admin": user.admin,
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// An administrator may list another user's tokens.
+    user_id: Option<u64>,
+    /// `active` or `inactive`.
+    state: Option<TokenState>,
+    revoked: Option<bool>,
+    search: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// The caller's tokens (an administrator: anyone's, or `user_id`'s), newest first, with
+/// GitLab's pagination headers.
+#[utoipa::path(get, path = "/api/v4/personal_access_tokens", tag = "gitlab",
+    params(ListQuery),
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<TokenView>>), Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    let (page, per_page) =
+        page::checked(query.page, query.per_page).map_err(IntoResponse::into_response)?;
+    let user_id = match query.user_id {
+        Some(id) if id != caller.user_id && !caller.admin => {
+            return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
+        }
+        Some(id) => Some(id),
+        None if caller.admin => None,
+        None => Some(caller.user_id),
+    };
+    let filter = TokenFilter {
+        user_id,
+        kind: None,
+        state: query.state,
+        search: query.search.filter(|s| !s.is_empty()),
+        revoked: query.revoked,
+        personal: true,
+        page,
+        per_page,
+        today: clock::format_date(clock::date_of(clock::now())),
+    };
+    let (tokens, total) = state.service.list_tokens(&filter).await.map_err(failed)?;
+    let mut params = Vec::new();
+    if let Some(id) = query.user_id {
+        params.push(format!("user_id={id}"));
+    }
+    if let Some(state) = query.state {
+        params.push(format!("state={}", state.as_str()));
+    }
+    if let Some(revoked) = query.revoked {
+        params.push(format!("revoked={revoked}"));
+    }
+    if let Some(search) = &filter.search {
+        params.push(format!("search={}", page::encode(search)));
+    }
+    let headers = page::headers(
+        "/api/v4/personal_access_tokens",
+        &params,
+        page,
+        per_page,
+        total,
+    );
+    Ok((headers, Json(tokens)))
+}
+
+/// One token, or `self`.
+#[utoipa::path(get, path = "/api/v4/personal_access_tokens/{id}", tag = "gitlab",
+    params(("id" = String, Path, description = "A token id, or `self`")),
+    responses((status = 200, body = TokenView), (status = 401, body = GitlabError),
+        (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TokenView>, Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    let id = token_id(&caller, &id).map_err(|e| *e)?;
+    Ok(Json(visible_token(&state, &caller, id).await?))
+}
+
+/// Revokes a token, or `self`: 204.
+#[utoipa::path(delete, path = "/api/v4/personal_access_tokens/{id}", tag = "gitlab",
+    params(("id" = String, Path, description = "A token id, or `self`")),
+    responses((status = 204), (status = 400, body = GitlabError), (status = 401, body = GitlabError),
+        (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    let id = token_id(&caller, &id).map_err(|e| *e)?;
+    visible_token(&state, &caller, id).await?;
+    state
+        .service
+        .revoke_token(&caller.actor, id)
+        .await
+        .map_err(failed)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rotates a token, or `self`: the old one is revoked, the answer carries the new one.
+/// A token whose only right here is the `self_rotate` scope rotates only itself.
+#[utoipa::path(post, path = "/api/v4/personal_access_tokens/{id}/rotate", tag = "gitlab",
+    params(("id" = String, Path, description = "A token id, or `self`")),
+    request_body = RotateToken,
+    responses((status = 200, body = TokenView), (status = 400, body = GitlabError),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<RotateToken>,
+) -> Result<Json<TokenView>, Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    let id = token_id(&caller, &id).map_err(|e| *e)?;
+    if id != caller.token_id {
+        let own = state.service.token(caller.token_id).await.map_err(failed)?;
+        let only_self_rotate =
+            own.kind == TokenKindName::Legacy && own.scopes.iter().all(|s| s == "self_rotate");
+        if only_self_rotate {
+            return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
+        }
+    }
+    visible_token(&state, &caller, id).await?;
+    let view = state
+        .service
+        .rotate_token(&caller.actor, id, body)
+        .await
+        .map_err(failed)?;
+    Ok(Json(view))
+}
+
+/// GitLab's body for creating a token for a user.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateForUser {
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An administrator creates a legacy token for a user: 201 with the token, once.
+#[utoipa::path(post, path = "/api/v4/users/{user_id}/personal_access_tokens", tag = "gitlab",
+    params(("user_id" = u64, Path)),
+    request_body = CreateForUser,
+    responses((status = 201, body = TokenView), (status = 400, body = GitlabError),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn create_for_user(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ApiPath(user_id): ApiPath<u64>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<TokenView>), Response> {
+    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
+    if !caller.admin {
+        return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
+    }
+    let body: CreateForUser = super::extract::parse_json(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    let request = CreateToken {
+        name: Some(body.name),
+        description: body.description,
+        expires_at: body.expires_at,
+        scopes: Some(body.scopes),
+        ..CreateToken::default()
+    };
+    let view = state
+        .service
+        .create_token(&caller.actor, user_id, request)
+        .await
+        .map_err(failed)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
