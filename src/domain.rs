@@ -235,6 +235,18 @@ pub enum AccessKind {
 }
 
 impl AccessKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PersonalProjects => "personal_projects",
+            Self::AllMemberships => "all_memberships",
+            Self::SelectedMemberships => "selected_memberships",
+            Self::User => "user",
+            Self::Instance => "instance",
+        }
+    }
+}
+
+impl AccessKind {
     pub const ALL: [Self; 5] = [
         Self::PersonalProjects,
         Self::AllMemberships,

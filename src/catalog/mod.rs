@@ -223,6 +223,14 @@ impl Catalog {
         PermSet::with_capacity(self.permissions.len())
     }
 
+    /// The permissions that grant `id` once expanded by `implies` (`id` among them), in
+    /// catalog order.
+    pub fn permissions_granting(&self, id: PermissionId) -> impl Iterator<Item = &Permission> {
+        self.permissions
+            .iter()
+            .filter(move |p| p.implied.contains(id))
+    }
+
     /// The legacy scopes that grant a permission, in catalog order.
     pub fn scopes_granting(&self, id: PermissionId) -> impl Iterator<Item = &LegacyScope> {
         self.scopes

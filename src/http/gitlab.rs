@@ -237,6 +237,7 @@ pub async fn list(
         page,
         per_page,
         today: clock::format_date(clock::date_of(clock::now())),
+        ..TokenFilter::default()
     };
     let (tokens, total) = state.service.list_tokens(&filter).await.map_err(failed)?;
     let mut params = Vec::new();

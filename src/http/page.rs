@@ -18,9 +18,16 @@ pub fn checked(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), A
     Ok((page, per_page))
 }
 
+/// What a query value keeps as is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A query value, percent-encoded for a `Link` URL.
 pub fn encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 /// The headers of one page of `total` items at `path`; `query` holds the filters as

@@ -13,9 +13,10 @@ use utoipa::IntoParams;
 use super::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use super::{ApiError, AppState, check_id, page};
 use crate::clock;
+use crate::domain::AccessKind;
 use crate::engine::Reason;
 use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary};
-use crate::store::{TokenFilter, TokenKindName, TokenState};
+use crate::store::{Holds, TokenFilter, TokenKindName, TokenState};
 use crate::tokens::{
     CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenView, UpdateToken,
 };
@@ -60,6 +61,19 @@ pub struct ListQuery {
     state: Option<TokenState>,
     /// Case-insensitive part of the name.
     search: Option<String>,
+    /// Fine-grained tokens with a granular scope of this access kind.
+    access: Option<AccessKind>,
+    /// Tokens that hold this permission (through a legacy scope or a granular scope,
+    /// `implies` included).
+    permission: Option<String>,
+    /// `YYYY-MM-DD`: last used on or after that day.
+    last_used_after: Option<String>,
+    /// `YYYY-MM-DD`: last used before that day.
+    last_used_before: Option<String>,
+    /// `YYYY-MM-DD`: expiring on or after that day.
+    expires_after: Option<String>,
+    /// `YYYY-MM-DD`: expiring before that day.
+    expires_before: Option<String>,
     /// From 1 (default 1).
     page: Option<u32>,
     /// 1 to 100 (default 20).
@@ -79,31 +93,70 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), ApiError> {
     let (page, per_page) = page::checked(query.page, query.per_page)?;
+    let date = |field: &'static str, value: &Option<String>| -> Result<Option<String>, ApiError> {
+        match value {
+            None => Ok(None),
+            Some(text) => clock::parse_date(text)
+                .map(|d| Some(clock::format_date(d)))
+                .ok_or_else(|| ApiError::bad_request(field, "must be a date YYYY-MM-DD")),
+        }
+    };
+    let midnight =
+        |day: Option<String>| day.and_then(|d| clock::parse_date(&d)).map(clock::midnight);
+    let holds = match &query.permission {
+        None => None,
+        Some(name) => {
+            let catalog = state.service.catalog();
+            let id = catalog.permission_id(name).ok_or_else(|| {
+                ApiError::bad_request("permission", format!("`{name}` is not a permission"))
+            })?;
+            Some(Holds {
+                scopes: catalog
+                    .scopes_granting(id)
+                    .map(|s| s.name.clone())
+                    .collect(),
+                permissions: catalog
+                    .permissions_granting(id)
+                    .map(|p| p.name.clone())
+                    .collect(),
+            })
+        }
+    };
     let filter = TokenFilter {
         user_id: query.user_id,
         kind: query.kind,
         state: query.state,
-        search: query.search.filter(|s| !s.is_empty()),
-        revoked: None,
-        personal: false,
+        search: query.search.clone().filter(|s| !s.is_empty()),
+        access: query.access,
+        holds,
+        last_used_after: midnight(date("last_used_after", &query.last_used_after)?),
+        last_used_before: midnight(date("last_used_before", &query.last_used_before)?),
+        expires_after: date("expires_after", &query.expires_after)?,
+        expires_before: date("expires_before", &query.expires_before)?,
         page,
         per_page,
         today: clock::format_date(clock::date_of(clock::now())),
+        ..TokenFilter::default()
     };
     let (tokens, total) = state.service.list_tokens(&filter).await?;
-    let mut query = Vec::new();
-    if let Some(user_id) = filter.user_id {
-        query.push(format!("user_id={user_id}"));
-    }
-    if let Some(kind) = filter.kind {
-        query.push(format!("kind={}", kind.as_str()));
-    }
-    if let Some(state) = filter.state {
-        query.push(format!("state={}", state.as_str()));
-    }
-    if let Some(search) = &filter.search {
-        query.push(format!("search={}", page::encode(search)));
-    }
+    // The filters again, for the `Link` header's URLs.
+    let text = |v: &Option<String>| v.clone();
+    let pairs = [
+        ("user_id", query.user_id.map(|id| id.to_string())),
+        ("kind", query.kind.map(|k| k.as_str().to_owned())),
+        ("state", query.state.map(|s| s.as_str().to_owned())),
+        ("search", filter.search.clone()),
+        ("access", query.access.map(|a| a.as_str().to_owned())),
+        ("permission", text(&query.permission)),
+        ("last_used_after", text(&query.last_used_after)),
+        ("last_used_before", text(&query.last_used_before)),
+        ("expires_after", text(&query.expires_after)),
+        ("expires_before", text(&query.expires_before)),
+    ];
+    let query: Vec<String> = pairs
+        .into_iter()
+        .filter_map(|(name, value)| Some(format!("{name}={}", page::encode(&value?))))
+        .collect();
     let headers = page::headers("/v1/tokens", &query, filter.page, filter.per_page, total);
     Ok((headers, Json(tokens)))
 }

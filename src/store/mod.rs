@@ -28,7 +28,7 @@ pub use directory::{DirectoryDump, GroupRecord, ProjectRecord, TokenPolicyRecord
 pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 pub use settings::InstanceSettings;
-pub use tokens::{JobRef, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
+pub use tokens::{Holds, JobRef, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
 
 /// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is
 /// compiled once per backend, so it must be valid SQL for both.
@@ -193,9 +193,18 @@ impl Store {
         Ok(Tx { inner })
     }
 
-    /// Closes every connection (tests, shutdown).
+    /// Closes every connection (tests, shutdown). Waits at most a few seconds for
+    /// connections still in use: shutting down must not hang on one.
     pub async fn close(&self) {
-        on_pool!(&self.pool, pool => pool.close().await);
+        let closed = async {
+            on_pool!(&self.pool, pool => pool.close().await);
+        };
+        if tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("store connections still in use at close; leaving them");
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
+use crate::domain::AccessKind;
 use crate::tokens::GranularScopeBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -149,7 +150,7 @@ impl std::fmt::Debug for NewTokenRow {
 }
 
 /// `GET /v1/tokens` filters and page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFilter {
     pub user_id: Option<u64>,
     pub kind: Option<TokenKindName>,
@@ -159,11 +160,128 @@ pub struct TokenFilter {
     pub revoked: Option<bool>,
     /// Personal access tokens only (no job tokens).
     pub personal: bool,
+    /// Fine-grained tokens with a granular scope of this access kind.
+    pub access: Option<AccessKind>,
+    /// Tokens that hold a permission: legacy tokens with one of `scopes`, fine-grained
+    /// ones with one of `permissions` in a granular scope (the caller expands
+    /// `implies`).
+    pub holds: Option<Holds>,
+    /// Unix seconds: last used at or after, before.
+    pub last_used_after: Option<i64>,
+    pub last_used_before: Option<i64>,
+    /// `YYYY-MM-DD`: expiring on or after, before.
+    pub expires_after: Option<String>,
+    pub expires_before: Option<String>,
     /// From 1.
     pub page: u32,
     pub per_page: u32,
     /// Today, `YYYY-MM-DD`: tokens expiring today or earlier are inactive.
     pub today: String,
+}
+
+/// What grants a permission: the legacy scopes and the granular permissions that do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holds {
+    pub scopes: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+/// A value bound to a filter's placeholder.
+#[derive(Debug, Clone)]
+enum Bind {
+    Int(i64),
+    Text(String),
+    Flag(bool),
+}
+
+impl TokenFilter {
+    /// The `WHERE` clause and its values, numbered from `$1`.
+    fn clause(&self) -> (String, Vec<Bind>) {
+        let mut conditions = vec!["TRUE".to_owned()];
+        let mut binds = Vec::new();
+        let push = |binds: &mut Vec<Bind>, bind: Bind| {
+            binds.push(bind);
+            format!("${}", binds.len())
+        };
+        if let Some(user_id) = self.user_id {
+            let p = push(&mut binds, Bind::Int(db_id(user_id)));
+            conditions.push(format!("user_id = {p}"));
+        }
+        if let Some(kind) = self.kind {
+            let p = push(&mut binds, Bind::Text(kind.as_str().to_owned()));
+            conditions.push(format!("kind = {p}"));
+        }
+        if self.personal {
+            conditions.push("kind <> 'job'".to_owned());
+        }
+        if let Some(state) = self.state {
+            let today = push(&mut binds, Bind::Text(self.today.clone()));
+            let active = format!("(NOT revoked AND (expires_at IS NULL OR expires_at > {today}))");
+            conditions.push(match state {
+                TokenState::Active => active,
+                TokenState::Inactive => format!("NOT {active}"),
+            });
+        }
+        if let Some(search) = &self.search {
+            let p = push(&mut binds, Bind::Text(like_pattern(search)));
+            conditions.push(format!("LOWER(name) LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(revoked) = self.revoked {
+            let p = push(&mut binds, Bind::Flag(revoked));
+            conditions.push(format!("revoked = {p}"));
+        }
+        if let Some(access) = self.access {
+            let pattern = format!("%\"access\":{}%", to_json(&access));
+            let p = push(&mut binds, Bind::Text(pattern));
+            conditions.push(format!("granular_scopes LIKE {p}"));
+        }
+        if let Some(holds) = &self.holds {
+            let mut any = vec!["FALSE".to_owned()];
+            for scope in &holds.scopes {
+                let p = push(&mut binds, Bind::Text(format!("%\"{scope}\"%")));
+                any.push(format!("(kind = 'legacy' AND scopes LIKE {p})"));
+            }
+            for permission in &holds.permissions {
+                let p = push(&mut binds, Bind::Text(format!("%\"{permission}\"%")));
+                any.push(format!(
+                    "(kind = 'fine_grained' AND granular_scopes LIKE {p})"
+                ));
+            }
+            conditions.push(format!("({})", any.join(" OR ")));
+        }
+        if let Some(after) = self.last_used_after {
+            let p = push(&mut binds, Bind::Int(after));
+            conditions.push(format!("last_used_at >= {p}"));
+        }
+        if let Some(before) = self.last_used_before {
+            let p = push(&mut binds, Bind::Int(before));
+            conditions.push(format!("last_used_at < {p}"));
+        }
+        if let Some(after) = &self.expires_after {
+            let p = push(&mut binds, Bind::Text(after.clone()));
+            conditions.push(format!("expires_at >= {p}"));
+        }
+        if let Some(before) = &self.expires_before {
+            let p = push(&mut binds, Bind::Text(before.clone()));
+            conditions.push(format!("expires_at < {p}"));
+        }
+        (conditions.join(" AND "), binds)
+    }
+}
+
+/// Binds a filter's values to a query, in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+                Bind::Flag(v) => query.bind(*v),
+            };
+        }
+        query
+    }};
 }
 
 #[derive(FromRow)]
@@ -231,14 +349,6 @@ const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_h
      granular_scopes, allowed_ips, created_at, expires_at, revoked, revoked_at, last_used_at, \
      last_used_ips, project_id, job_id, expires_unix, COALESCE(family_id, id) AS family_id";
 
-/// The filter of `list_tokens`, shared by its count and its page. `$5` is today.
-const FILTER: &str = "($1 IS NULL OR user_id = $1)
-     AND ($2 IS NULL OR kind = $2)
-     AND ($3 IS NULL OR ($3 = 'active') = (NOT revoked AND (expires_at IS NULL OR expires_at > $5)))
-     AND ($4 IS NULL OR LOWER(name) LIKE $4 ESCAPE '\\')
-     AND ($6 IS NULL OR revoked = $6)
-     AND (NOT $7 OR kind <> 'job')";
-
 /// `search` as a LIKE pattern: lower case, `%`, `_` and `\` escaped.
 fn like_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);
@@ -281,34 +391,20 @@ impl Store {
 
     /// One page of tokens, newest first, and how many match in all.
     pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenRecord>, u64)> {
-        let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {FILTER}");
+        let (clause, binds) = filter.clause();
+        let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {clause}");
+        let n = binds.len();
         let page_sql = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE {FILTER} ORDER BY id DESC LIMIT $8 OFFSET $9"
+            "SELECT {COLUMNS} FROM tokens WHERE {clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
         );
-        let user_id = filter.user_id.map(db_id);
-        let kind = filter.kind.map(TokenKindName::as_str);
-        let state = filter.state.map(TokenState::as_str);
-        let search = filter.search.as_deref().map(like_pattern);
         let offset = i64::from(filter.page.saturating_sub(1)) * i64::from(filter.per_page);
         let (total, rows): (i64, Vec<TokenRow>) = on_pool!(&self.pool, pool => {
-            let total = sqlx::query_scalar(&count_sql)
-                .bind(user_id)
-                .bind(kind)
-                .bind(state)
-                .bind(&search)
-                .bind(&filter.today)
-                .bind(filter.revoked)
-                .bind(filter.personal)
+            let total = bind_all!(sqlx::query_scalar(&count_sql), &binds)
                 .fetch_one(pool)
                 .await?;
-            let rows = sqlx::query_as(&page_sql)
-                .bind(user_id)
-                .bind(kind)
-                .bind(state)
-                .bind(&search)
-                .bind(&filter.today)
-                .bind(filter.revoked)
-                .bind(filter.personal)
+            let rows = bind_all!(sqlx::query_as(&page_sql), &binds)
                 .bind(i64::from(filter.per_page))
                 .bind(offset)
                 .fetch_all(pool)

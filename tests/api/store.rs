@@ -8,7 +8,7 @@ use patrol::directory::{
 };
 use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
 use patrol::store::{
-    AllowlistRecord, AuditFilter, InstanceSettings, JobRef, JobTokenScopeRecord, KeyRole,
+    AllowlistRecord, AuditFilter, Holds, InstanceSettings, JobRef, JobTokenScopeRecord, KeyRole,
     NewAuditEvent, NewServiceKey, NewTokenRow, SourceKind, Store, StoreError, TokenFilter,
     TokenKindName, TokenPolicyRecord, TokenState,
 };
@@ -107,15 +107,10 @@ fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
 
 fn filter(today: &str) -> TokenFilter {
     TokenFilter {
-        user_id: None,
-        kind: None,
-        state: None,
-        search: None,
-        revoked: None,
-        personal: false,
         page: 1,
         per_page: 100,
         today: today.to_owned(),
+        ..TokenFilter::default()
     }
 }
 
@@ -465,6 +460,86 @@ async fn tokens_round_trip_and_filter(backend: Backend) {
             },
             vec!["Alpha"],
             1,
+        ),
+        (
+            "by access kind",
+            TokenFilter {
+                access: Some(AccessKind::SelectedMemberships),
+                ..filter(today)
+            },
+            vec!["Fine_100%"],
+            1,
+        ),
+        (
+            "no token has this access kind",
+            TokenFilter {
+                access: Some(AccessKind::Instance),
+                ..filter(today)
+            },
+            vec![],
+            0,
+        ),
+        (
+            "holding a permission through a legacy scope or a granular scope",
+            TokenFilter {
+                holds: Some(Holds {
+                    scopes: vec!["api".to_owned()],
+                    permissions: vec!["read_code".to_owned()],
+                }),
+                ..filter(today)
+            },
+            vec!["Fine_100%", "Expired alpha", "beta", "Alpha"],
+            4,
+        ),
+        (
+            "a granular permission matches whole names only",
+            TokenFilter {
+                holds: Some(Holds {
+                    scopes: vec![],
+                    permissions: vec!["read_cod".to_owned(), "issue".to_owned()],
+                }),
+                ..filter(today)
+            },
+            vec![],
+            0,
+        ),
+        (
+            "nothing grants it",
+            TokenFilter {
+                holds: Some(Holds::default()),
+                ..filter(today)
+            },
+            vec![],
+            0,
+        ),
+        (
+            "expiring in a range (no expiry: outside every range)",
+            TokenFilter {
+                expires_after: Some("2026-01-01".to_owned()),
+                expires_before: Some("2030-01-01".to_owned()),
+                ..filter(today)
+            },
+            vec!["Expired alpha"],
+            1,
+        ),
+        (
+            "never used: outside every last-use range",
+            TokenFilter {
+                last_used_after: Some(0),
+                ..filter(today)
+            },
+            vec![],
+            0,
+        ),
+        (
+            "personal tokens only, not revoked",
+            TokenFilter {
+                personal: true,
+                revoked: Some(false),
+                ..filter(today)
+            },
+            vec!["Fine_100%", "Expired alpha", "Alpha"],
+            3,
         ),
     ];
     for (case, filter, expected, total) in cases {

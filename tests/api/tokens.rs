@@ -12,7 +12,89 @@ on_both_backends!(
     tokens_are_listed_filtered_and_paged,
     revocation_takes_effect_at_once,
     templates_prefill_creation,
+    the_inventory_filters_by_access_permission_and_dates,
 );
+
+async fn the_inventory_filters_by_access_permission_and_dates(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (api, _) = app
+        .token(
+            1,
+            json!({"name": "api", "expires_at": in_days(10), "scopes": ["api"]}),
+        )
+        .await;
+    let (pipelines, _) = app
+        .token(
+            1,
+            json!({"name": "pipelines", "expires_at": in_days(20), "scopes": ["read_api"]}),
+        )
+        .await;
+    let (updater, _) = app
+        .token(1, json!({"name": "updater", "expires_at": in_days(30), "granular_scopes": [
+            {"access": "selected_memberships", "project_ids": [42], "permissions": ["update_issue"]}]}))
+        .await;
+    let (reader, _) = app.alice_token(&["read_repository"]).await;
+    let ids = |answer: &crate::support::Answer| -> Vec<u64> {
+        answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect()
+    };
+    let cases: Vec<(String, Vec<u64>)> = vec![
+        // `api` grants it, and `update_issue` implies it; `read_api` grants reading too.
+        (
+            "permission=read_issue".to_owned(),
+            vec![updater, pipelines, api],
+        ),
+        ("permission=update_issue".to_owned(), vec![updater, api]),
+        ("access=selected_memberships".to_owned(), vec![updater]),
+        (
+            "access=all_memberships&permission=read_repository".to_owned(),
+            vec![reader],
+        ),
+        (format!("expires_before={}", in_days(15)), vec![api]),
+        (
+            format!(
+                "expires_after={}&expires_before={}",
+                in_days(15),
+                in_days(25)
+            ),
+            vec![pipelines],
+        ),
+        (format!("last_used_after={}", in_days(-30)), vec![]),
+    ];
+    for (query, expected) in cases {
+        let answer = app.get(&format!("/v1/tokens?{query}")).await;
+        assert_eq!(answer.status, 200, "{query}: {}", answer.text);
+        assert_eq!(ids(&answer), expected, "{query}");
+        assert_eq!(
+            answer.headers["x-total"],
+            expected.len().to_string().as_str(),
+            "{query}"
+        );
+    }
+    let paged = app.get("/v1/tokens?permission=read_issue&per_page=1").await;
+    let link = paged.headers["link"].to_str().unwrap();
+    assert!(
+        link.contains("permission=read_issue&page=2&per_page=1"),
+        "{link}"
+    );
+    for (query, field) in [
+        ("permission=raed_issue", "permission"),
+        ("access=everything", "query"),
+        ("expires_before=soon", "expires_before"),
+        ("last_used_after=2026-13-01", "last_used_after"),
+    ] {
+        let answer = app.get(&format!("/v1/tokens?{query}")).await;
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text);
+        assert_eq!(answer.field(), field, "{query}");
+    }
+    app.finish().await;
+}
 
 async fn templates_prefill_creation(backend: Backend) {
     let app = spawn(backend).await;
