@@ -9,7 +9,8 @@
 //! create for a user), then scoped: a token sees and changes the tokens of its own user
 //! only, unless it acts as an administrator (an admin user's token with `admin_mode`).
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -72,9 +73,10 @@ fn failed(e: ServiceError) -> Response {
     }
 }
 
-/// Who is calling: the token, its user, and whether it acts as an administrator.
+/// Who is calling: the token, its user, and whether it acts as an administrator. As an
+/// extractor, it decides the request as the route it is first.
 #[derive(Debug, Clone, Copy)]
-struct Requester {
+pub struct Requester {
     token_id: u64,
     user_id: u64,
     admin: bool,
@@ -88,12 +90,12 @@ async fn authenticate(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    address: std::net::SocketAddr,
+    address: Option<std::net::SocketAddr>,
 ) -> Result<Requester, Response> {
     let Some(token) = super::gateway::presented_token(headers, "") else {
         return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
     };
-    let ip = Some(address.ip());
+    let ip = address.map(|a| a.ip());
     let check = |action: CheckAction, boundary: Option<CheckBoundary>| Check {
         token: token.clone(),
         action,
@@ -139,6 +141,18 @@ async fn authenticate(
     }
 }
 
+impl FromRequestParts<AppState> for Requester {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(a)| *a);
+        authenticate(state, &parts.method, &parts.uri, &parts.headers, address).await
+    }
+}
+
 /// `self`, or a token id; anything else is a 404.
 fn token_id(caller: &Requester, id: &str) -> Result<u64, Box<Response>> {
     if id == "self" {
@@ -171,12 +185,8 @@ async fn visible_token(
     security(("token" = [])))]
 pub async fn current_user(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
 ) -> Result<Json<serde_json::Value>, Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     let user = state
         .service
         .user(caller.user_id)
@@ -210,13 +220,9 @@ pub struct ListQuery {
     security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     let (page, per_page) =
         page::checked(query.page, query.per_page).map_err(IntoResponse::into_response)?;
     let user_id = match query.user_id {
@@ -271,13 +277,9 @@ pub async fn list(
     security(("token" = [])))]
 pub async fn show(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenView>, Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     let id = token_id(&caller, &id).map_err(|e| *e)?;
     Ok(Json(visible_token(&state, &caller, id).await?))
 }
@@ -290,13 +292,9 @@ pub async fn show(
     security(("token" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     let id = token_id(&caller, &id).map_err(|e| *e)?;
     visible_token(&state, &caller, id).await?;
     state
@@ -317,14 +315,10 @@ pub async fn revoke(
     security(("token" = [])))]
 pub async fn rotate(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
     ApiPath(id): ApiPath<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RotateToken>,
 ) -> Result<Json<TokenView>, Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     let id = token_id(&caller, &id).map_err(|e| *e)?;
     if id != caller.token_id {
         let own = state.service.token(caller.token_id).await.map_err(failed)?;
@@ -363,14 +357,10 @@ pub struct CreateForUser {
     security(("token" = [])))]
 pub async fn create_for_user(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    caller: Requester,
     ApiPath(user_id): ApiPath<u64>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<TokenView>), Response> {
-    let caller = authenticate(&state, &method, &uri, &headers, address).await?;
     if !caller.admin {
         return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
     }

@@ -21,23 +21,8 @@ async fn as_token(
     token: &str,
     body: Option<Value>,
 ) -> Answer {
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header("PRIVATE-TOKEN", token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or_default(),
-        text,
-    }
+    app.call_with(method, path, &[("PRIVATE-TOKEN", token)], body)
+        .await
 }
 
 /// root (3) is an admin: a token with `api` and `admin_mode` acts as one.

@@ -22,22 +22,7 @@ async fn as_token(
     path: &str,
     header: (&str, &str),
 ) -> crate::support::Answer {
-    let response = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header(header.0, header.1)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    crate::support::Answer {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or_default(),
-        text,
-    }
+    app.call_with(method, path, &[header], None).await
 }
 
 async fn tokens_act_on_themselves(backend: Backend) {

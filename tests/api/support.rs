@@ -233,11 +233,23 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
+        let key = key.map(|k| ("X-Patrol-Key", k));
+        self.call_with(method, path, key.as_slice(), body).await
+    }
+
+    /// Calls an endpoint with these headers and a JSON body (or none).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address));
-        if let Some(key) = key {
-            request = request.header("X-Patrol-Key", key);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(&body);
