@@ -8,7 +8,7 @@ use super::changes::Change;
 use super::{Actor, Result, Service, ServiceError};
 use crate::catalog::Catalog;
 use crate::clock;
-use crate::engine::{ProjectId, Snapshot, TokenId};
+use crate::engine::{ProjectId, Snapshot};
 use crate::jobs::{self, AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
 use crate::store::{
     AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
@@ -80,9 +80,7 @@ impl Service {
         self.announce(&mut tx, &Change::TokenRevoked { id: record.id })
             .await?;
         tx.commit().await?;
-        let mut live = self.live.write();
-        live.snapshot.revoke_token(TokenId(record.id));
-        live.revocations += 1;
+        self.forget_revoked(&[record.id]);
         Ok(())
     }
 

@@ -398,7 +398,7 @@ impl Service {
     }
 
     /// After a revocation commits: this replica denies the tokens at once.
-    fn forget_revoked(&self, ids: &[u64]) {
+    pub(super) fn forget_revoked(&self, ids: &[u64]) {
         let mut live = self.live.write();
         for id in ids {
             live.snapshot.revoke_token(TokenId(*id));

@@ -231,7 +231,7 @@ impl TokenFilter {
             conditions.push(format!("revoked = {p}"));
         }
         if let Some(access) = self.access {
-            let pattern = format!("%\"access\":{}%", to_json(&access));
+            let pattern = format!("%\"access\":\"{}\"%", access.as_str());
             let p = push(&mut binds, Bind::Text(pattern));
             conditions.push(format!("granular_scopes LIKE {p}"));
         }
