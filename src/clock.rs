@@ -10,6 +10,11 @@ pub fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// The UTC date of a Unix time.
 pub fn date_of(unix: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(unix)

@@ -34,6 +34,63 @@ pub struct Settings {
     pub unknown_token_ttl: Duration,
     /// After a wrong secret, how long until that lookup id gets argon2 again.
     pub failed_secret_window: Duration,
+    /// `PATROL_WEBHOOK_URL`: where notifications go; none, no notifications.
+    pub webhook: Option<Webhook>,
+    /// `PATROL_TRACK_USAGE` (`true`): record each token's last use and client addresses.
+    pub track_usage: bool,
+    /// How often recorded uses are written to the store, in one batch.
+    pub usage_flush: Duration,
+    /// How often the store is searched for tokens expiring or expired.
+    pub expiry_scan: Duration,
+}
+
+/// The notification webhook and its delivery rhythm.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// An `http` or `https` URL.
+    pub url: reqwest::Url,
+    /// How long one delivery may take.
+    pub timeout: Duration,
+    /// The wait after a first failed attempt; it doubles with each failure...
+    pub retry_base: Duration,
+    /// ...up to this.
+    pub retry_max: Duration,
+    /// How often the outbox is looked at when nothing woke the worker.
+    pub poll: Duration,
+}
+
+impl Webhook {
+    /// The defaults around `url`.
+    pub fn new(url: reqwest::Url) -> Self {
+        Self {
+            url,
+            timeout: Duration::from_secs(10),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(3600),
+            poll: Duration::from_secs(1),
+        }
+    }
+
+    /// Parses an `http(s)://` URL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = reqwest::Url::parse(text).map_err(|e| format!("must be an http(s) URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err("must be an http(s) URL with a host".to_owned());
+        }
+        Ok(Self::new(url))
+    }
+}
+
+/// The URL may carry a credential (a path or query token): only its origin is printed.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("timeout", &self.timeout)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max", &self.retry_max)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The bootstrap admin key. Never printed, not even by `{:?}`.
@@ -60,6 +117,10 @@ impl Default for Settings {
             prefixes: Prefixes::default(),
             unknown_token_ttl: Duration::from_secs(10),
             failed_secret_window: Duration::from_secs(1),
+            webhook: None,
+            track_usage: true,
+            usage_flush: Duration::from_secs(1),
+            expiry_scan: Duration::from_secs(3600),
         }
     }
 }
@@ -90,6 +151,8 @@ struct FileSettings {
     argon2: Option<String>,
     personal_token_prefix: Option<String>,
     job_token_prefix: Option<String>,
+    webhook_url: Option<String>,
+    track_usage: Option<bool>,
 }
 
 impl Settings {
@@ -168,6 +231,31 @@ impl Settings {
             return Err(file_error(
                 "`personal_token_prefix` and `job_token_prefix` must differ and neither may start the other".to_owned(),
             ));
+        }
+        if let Some(url) = file.webhook_url {
+            settings.webhook =
+                Some(Webhook::parse(&url).map_err(|e| file_error(format!("`webhook_url` {e}")))?);
+        }
+        if let Some(track) = file.track_usage {
+            settings.track_usage = track;
+        }
+        if let Some(url) = env("PATROL_WEBHOOK_URL").filter(|u| !u.is_empty()) {
+            settings.webhook = Some(Webhook::parse(&url).map_err(|message| ConfigError::Env {
+                name: "PATROL_WEBHOOK_URL",
+                message,
+            })?);
+        }
+        if let Some(track) = env("PATROL_TRACK_USAGE") {
+            settings.track_usage = match track.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "PATROL_TRACK_USAGE",
+                        message: format!("must be `true` or `false`, not `{other}`"),
+                    });
+                }
+            };
         }
         if let Some(url) = env("PATROL_DATABASE_URL") {
             settings.database_url = url;
@@ -279,6 +367,37 @@ mod tests {
         let file: FileSettings = toml::from_str("personal_token_prefix = \"Acme\"").unwrap();
         let err = Settings::from_parts(file, None, env(&[])).unwrap_err();
         assert!(err.to_string().contains("`personal_token_prefix`"));
+        for url in ["ftp://example.com/hook", "not a url", "http://"] {
+            let err = Settings::from_parts(
+                FileSettings::default(),
+                None,
+                env(&[("PATROL_WEBHOOK_URL", url)]),
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("PATROL_WEBHOOK_URL"),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_webhook_url_is_printed_as_its_origin_only() {
+        let settings = Settings::from_parts(
+            FileSettings::default(),
+            None,
+            env(&[(
+                "PATROL_WEBHOOK_URL",
+                "https://hooks.example.com/t/s3cr3t?key=k3y",
+            )]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(printed.contains("https://hooks.example.com"), "{printed}");
+        assert!(
+            !printed.contains("s3cr3t") && !printed.contains("k3y"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Prometheus metrics: decisions by reason, decision latency, token cache hits and
-//! misses. Rendered in the text exposition format at `/metrics`.
+//! misses, webhook deliveries. Rendered in the text exposition format at `/metrics`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -65,6 +65,8 @@ pub struct Metrics {
     latency: Histogram,
     /// By `CacheResult as usize`.
     token_cache: Vec<Counter>,
+    /// Webhook deliveries: `[delivered, failed]`.
+    webhook: [Counter; 2],
 }
 
 impl Default for Metrics {
@@ -107,11 +109,20 @@ impl Default for Metrics {
                 })
                 .clone();
         }
+        let webhook = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Notification delivery attempts to the webhook, by result",
+            webhook.clone(),
+        );
+        let webhook = ["delivered", "failed"]
+            .map(|result| webhook.get_or_create(&ResultLabel { result }).clone());
         Self {
             registry,
             decisions: by_reason,
             latency,
             token_cache: by_result,
+            webhook,
         }
     }
 }
@@ -124,6 +135,11 @@ impl Metrics {
 
     pub fn token_cache(&self, result: CacheResult) {
         self.token_cache[result as usize].inc();
+    }
+
+    /// One delivery attempt to the webhook.
+    pub fn webhook_delivery(&self, delivered: bool) {
+        self.webhook[usize::from(!delivered)].inc();
     }
 
     pub fn render(&self) -> String {

@@ -445,16 +445,18 @@ fn check_member(
     }
 }
 
-/// The engine's view of a stored token. `None` when the record no longer makes sense
-/// against the catalog (a permission or scope that was removed): such a token is dead.
-pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
-    let grant = match record.kind {
-        TokenKindName::Legacy => {
-            Grant::legacy(catalog, record.scopes.iter().map(String::as_str)).ok()?
-        }
-        TokenKindName::FineGrained => Grant::FineGrained {
-            scopes: record
-                .granular_scopes
+/// What a legacy or fine-grained token grants, from its scope names; `None` when a name
+/// is not in the catalog (or `kind` is `job`).
+pub fn personal_grant(
+    kind: TokenKindName,
+    scopes: &[String],
+    granular_scopes: &[GranularScopeBody],
+    catalog: &Catalog,
+) -> Option<Grant> {
+    match kind {
+        TokenKindName::Legacy => Grant::legacy(catalog, scopes.iter().map(String::as_str)).ok(),
+        TokenKindName::FineGrained => Some(Grant::FineGrained {
+            scopes: granular_scopes
                 .iter()
                 .map(|s| {
                     GranularScope::new(
@@ -467,7 +469,15 @@ pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
                     .ok()
                 })
                 .collect::<Option<_>>()?,
-        },
+        }),
+        TokenKindName::Job => None,
+    }
+}
+
+/// The engine's view of a stored token. `None` when the record no longer makes sense
+/// against the catalog (a permission or scope that was removed): such a token is dead.
+pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
+    let grant = match record.kind {
         TokenKindName::Job => {
             let job = record.job?;
             Grant::Job {
@@ -475,6 +485,7 @@ pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
                 job_id: job.job_id,
             }
         }
+        kind => personal_grant(kind, &record.scopes, &record.granular_scopes, catalog)?,
     };
     // PATs expire at 00:00 UTC of their date, job tokens at their instant.
     let expires_at = match (&record.job, &record.expires_at) {

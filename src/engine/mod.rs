@@ -633,6 +633,153 @@ fn covers(
     }
 }
 
+/// Where a new token would act, as far as comparing it with another goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// One project or group named by a `selected_memberships` scope.
+    Namespace(NsIdx, BoundaryKind),
+    /// Wherever the user is a member (`all_memberships`, and legacy tokens).
+    Memberships,
+    /// The user's personal projects.
+    Personal,
+    User,
+    Instance,
+}
+
+impl Reach {
+    fn applies_to(self, permission: &Permission) -> bool {
+        let kinds: &[BoundaryKind] = match self {
+            Self::Namespace(_, kind) => &[kind][..],
+            Self::Memberships => AccessKind::AllMemberships.boundaries(),
+            Self::Personal => AccessKind::PersonalProjects.boundaries(),
+            Self::User => AccessKind::User.boundaries(),
+            Self::Instance => AccessKind::Instance.boundaries(),
+        };
+        permission
+            .boundary_kinds()
+            .any(|kind| kinds.contains(&kind))
+    }
+}
+
+/// A permission a new token would hold where the token making it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excess {
+    pub permission: String,
+    /// Where: `project 43`, `group 8`, `all memberships`, `personal projects`, `user`,
+    /// `instance`.
+    pub at: String,
+}
+
+/// Whether `holder` holds everything `wanted` would grant, boundary by boundary: the
+/// first permission it would not is the answer. A job token holds nothing to give.
+pub fn exceeds(snapshot: &Snapshot, holder: &Token, wanted: &Grant) -> Option<Excess> {
+    let mut reaches: Vec<(Reach, &PermSet)> = Vec::new();
+    match wanted {
+        Grant::Legacy { permissions } => {
+            for reach in [
+                Reach::Memberships,
+                Reach::Personal,
+                Reach::User,
+                Reach::Instance,
+            ] {
+                reaches.push((reach, permissions));
+            }
+        }
+        Grant::FineGrained { scopes } => {
+            for scope in scopes {
+                match scope.access {
+                    AccessKind::AllMemberships => {
+                        reaches.push((Reach::Memberships, &scope.permissions))
+                    }
+                    AccessKind::PersonalProjects => {
+                        reaches.push((Reach::Personal, &scope.permissions))
+                    }
+                    AccessKind::User => reaches.push((Reach::User, &scope.permissions)),
+                    AccessKind::Instance => reaches.push((Reach::Instance, &scope.permissions)),
+                    AccessKind::SelectedMemberships => {
+                        let projects = scope.project_ids.iter().filter_map(|id| {
+                            snapshot
+                                .projects
+                                .get(id)
+                                .map(|idx| (*idx, BoundaryKind::Project))
+                        });
+                        let groups = scope.group_ids.iter().filter_map(|id| {
+                            snapshot
+                                .groups
+                                .get(id)
+                                .map(|idx| (*idx, BoundaryKind::Group))
+                        });
+                        for (idx, kind) in projects.chain(groups) {
+                            reaches.push((Reach::Namespace(idx, kind), &scope.permissions));
+                        }
+                    }
+                }
+            }
+        }
+        Grant::Job { .. } => {
+            return Some(Excess {
+                permission: "job token policies".to_owned(),
+                at: "a job's project".to_owned(),
+            });
+        }
+    }
+    let catalog = snapshot.catalog();
+    for (reach, permissions) in reaches {
+        for id in permissions.iter() {
+            let permission = catalog.permission(id);
+            if reach.applies_to(permission) && !holds_at(snapshot, holder, id, reach) {
+                return Some(Excess {
+                    permission: permission.name.clone(),
+                    at: describe(snapshot, reach),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Whether `holder` holds `id` over all of `reach`.
+fn holds_at(snapshot: &Snapshot, holder: &Token, id: PermissionId, reach: Reach) -> bool {
+    let scopes = match &holder.grant {
+        Grant::Legacy { permissions } => return permissions.contains(id),
+        Grant::Job { .. } => return false,
+        Grant::FineGrained { scopes } => scopes,
+    };
+    scopes
+        .iter()
+        .filter(|s| s.permissions.contains(id))
+        .any(|scope| match reach {
+            Reach::Namespace(idx, kind) => covers(
+                snapshot,
+                holder.user_id,
+                snapshot.member_level(holder.user_id, idx),
+                scope,
+                Target::Namespace(idx, kind),
+            ),
+            Reach::Memberships => scope.access == AccessKind::AllMemberships,
+            Reach::Personal => matches!(
+                scope.access,
+                AccessKind::AllMemberships | AccessKind::PersonalProjects
+            ),
+            Reach::User => scope.access == AccessKind::User,
+            Reach::Instance => scope.access == AccessKind::Instance,
+        })
+}
+
+fn describe(snapshot: &Snapshot, reach: Reach) -> String {
+    match reach {
+        Reach::Namespace(idx, _) => match snapshot.ns(idx).kind {
+            NsKind::Project(id) => format!("project {}", id.0),
+            NsKind::Group(id) => format!("group {}", id.0),
+            NsKind::User(id) => format!("user {}", id.0),
+        },
+        Reach::Memberships => "all memberships".to_owned(),
+        Reach::Personal => "personal projects".to_owned(),
+        Reach::User => "user".to_owned(),
+        Reach::Instance => "instance".to_owned(),
+    }
+}
+
 /// The public path: a `public` permission on a public namespace (or an internal one for a
 /// signed-in user) whose feature, if any, is `enabled`.
 fn public_path(

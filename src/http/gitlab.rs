@@ -24,7 +24,7 @@ use crate::clock;
 use crate::engine::Reason;
 use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, ServiceError};
 use crate::store::{TokenFilter, TokenKindName, TokenState};
-use crate::tokens::{CreateToken, RotateToken, TokenView};
+use crate::tokens::{CreateToken, GranularScopeBody, RotateToken, TokenView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
             get(show).delete(revoke),
         )
         .route("/api/v4/personal_access_tokens/{id}/rotate", post(rotate))
+        .route("/api/v4/user/personal_access_tokens", post(create_for_self))
         .route(
             "/api/v4/users/{user_id}/personal_access_tokens",
             post(create_for_user),
@@ -337,18 +338,66 @@ pub async fn rotate(
     Ok(Json(view))
 }
 
-/// GitLab's body for creating a token for a user.
+/// GitLab's body for creating a token; `granular_scopes` (instead of `scopes`) and
+/// `allowed_ips` are patrol's own, as in `POST /v1/users/{user_id}/tokens`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateForUser {
     pub name: String,
-    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub granular_scopes: Option<Vec<GranularScopeBody>>,
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
     #[serde(default)]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
 
-/// An administrator creates a legacy token for a user: 201 with the token, once.
+/// Creates a token for `user_id` as `caller`. A token makes tokens only within what it
+/// holds itself (400 naming the field otherwise, as GitLab answers invalid input).
+async fn create(
+    state: &AppState,
+    caller: &Requester,
+    user_id: u64,
+    body: &[u8],
+) -> Result<(StatusCode, Json<TokenView>), Response> {
+    let body: CreateForUser = super::extract::parse_json(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    let request = CreateToken {
+        name: Some(body.name),
+        description: body.description,
+        expires_at: body.expires_at,
+        scopes: body.scopes,
+        granular_scopes: body.granular_scopes,
+        allowed_ips: body.allowed_ips,
+        ..CreateToken::default()
+    };
+    let view = state
+        .service
+        .create_token(&caller.actor, user_id, request)
+        .await
+        .map_err(failed)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A token creates a token for its own user, with no more than it holds: 201 with the
+/// new token, once.
+#[utoipa::path(post, path = "/api/v4/user/personal_access_tokens", tag = "gitlab",
+    request_body = CreateForUser,
+    responses((status = 201, body = TokenView), (status = 400, body = GitlabError),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+    security(("token" = [])))]
+pub async fn create_for_self(
+    State(state): State<AppState>,
+    caller: Requester,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<TokenView>), Response> {
+    create(&state, &caller, caller.user_id, &body).await
+}
+
+/// An administrator creates a token for a user: 201 with the token, once.
 #[utoipa::path(post, path = "/api/v4/users/{user_id}/personal_access_tokens", tag = "gitlab",
     params(("user_id" = u64, Path)),
     request_body = CreateForUser,
@@ -364,19 +413,5 @@ pub async fn create_for_user(
     if !caller.admin {
         return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
     }
-    let body: CreateForUser = super::extract::parse_json(&body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?;
-    let request = CreateToken {
-        name: Some(body.name),
-        description: body.description,
-        expires_at: body.expires_at,
-        scopes: Some(body.scopes),
-        ..CreateToken::default()
-    };
-    let view = state
-        .service
-        .create_token(&caller.actor, user_id, request)
-        .await
-        .map_err(failed)?;
-    Ok((StatusCode::CREATED, Json(view)))
+    create(&state, &caller, user_id, &body).await
 }

@@ -7,7 +7,7 @@ mod authorize;
 mod catalog;
 mod directory;
 mod error;
-mod extract;
+pub mod extract;
 mod gateway;
 mod gitlab;
 mod health;
@@ -78,6 +78,15 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     service: Arc<Service>,
+    background: Background,
+}
+
+/// What runs beside the requests, and how often.
+#[derive(Debug, Clone)]
+struct Background {
+    webhook: Option<crate::config::Webhook>,
+    expiry_scan: Duration,
+    usage_flush: Option<Duration>,
 }
 
 impl Application {
@@ -88,6 +97,7 @@ impl Application {
         catalog: Arc<Catalog>,
         migrate: bool,
     ) -> Result<Self, StartError> {
+        crate::service::install_crypto_provider();
         let store = Store::connect(&settings.database_url).await?;
         if migrate {
             store.migrate().await?;
@@ -103,6 +113,11 @@ impl Application {
             listener,
             router: router(state, settings),
             service,
+            background: Background {
+                webhook: settings.webhook.clone(),
+                expiry_scan: settings.expiry_scan,
+                usage_flush: settings.track_usage.then_some(settings.usage_flush),
+            },
         })
     }
 
@@ -124,19 +139,37 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let healer = tokio::spawn(heal_forever(Arc::clone(&self.service)));
-        let listener = {
+        let mut tasks = vec![tokio::spawn(heal_forever(Arc::clone(&self.service)))];
+        let service = Arc::clone(&self.service);
+        tasks.push(tokio::spawn(async move { service.listen_forever().await }));
+        if let Some(webhook) = self.background.webhook {
+            tasks.push(tokio::spawn(
+                Arc::clone(&self.service).deliver_forever(webhook),
+            ));
+            let (service, every) = (Arc::clone(&self.service), self.background.expiry_scan);
+            tasks.push(tokio::spawn(async move {
+                service.scan_expiry_forever(every).await
+            }));
+        }
+        if let Some(every) = self.background.usage_flush {
             let service = Arc::clone(&self.service);
-            tokio::spawn(async move { service.listen_forever().await })
-        };
+            tasks.push(tokio::spawn(async move {
+                service.flush_usage_forever(every).await
+            }));
+        }
         let router = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(stop)
             .await;
-        healer.abort();
-        listener.abort();
+        for task in tasks {
+            task.abort();
+        }
+        // What was used since the last flush is written before the store closes.
+        if let Err(e) = self.service.flush_usage().await {
+            tracing::warn!(error = %e, "token uses since the last flush are lost");
+        }
         self.service.store().close().await;
         served
     }

@@ -6,12 +6,16 @@
 use serde_json::{Value, json};
 
 use super::changes::Change;
-use super::{Actor, Result, Service, ServiceError, audit_event};
+use super::notify::Revocation;
+use super::{Actor, Caller, Result, Service, ServiceError, audit_event};
 use crate::clock;
-use crate::engine::{TokenId, UserId};
+use crate::directory::Invalid;
+use crate::engine::{self, TokenId, UserId};
 use crate::store::{NewTokenRow, TokenKindName, TokenRecord, Tx};
 use crate::token::{self, SecretDigest, TokenKind};
-use crate::tokens::{self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken};
+use crate::tokens::{
+    self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken, ValidToken,
+};
 
 /// Why a token is being issued.
 enum Issue<'a> {
@@ -89,6 +93,9 @@ impl Service {
                 today,
             )?
         };
+        if let Caller::Token(holder) = actor.caller {
+            self.within_holder(holder, &valid, matches!(how, Issue::Rotate { .. }))?;
+        }
         let minted = token::generate(&self.prefixes, TokenKind::Personal)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let secret_hash = self.hash(minted.secret.clone()).await?;
@@ -139,11 +146,19 @@ impl Service {
             ),
         };
         tx.record_event(&event, now).await?;
-        if let Issue::Rotate { from } = &how {
-            self.announce(&mut tx, &Change::TokenRevoked { id: from.id })
-                .await?;
+        match &how {
+            Issue::Create => self.notify_created(&mut tx, &record, None).await?,
+            Issue::Duplicate { from } => {
+                self.notify_created(&mut tx, &record, Some(*from)).await?;
+            }
+            Issue::Rotate { from } => {
+                self.notify_rotated(&mut tx, from, id).await?;
+                self.announce(&mut tx, &Change::TokenRevoked { id: from.id })
+                    .await?;
+            }
         }
         tx.commit().await?;
+        self.outbox_written();
         if let Issue::Rotate { from } = &how {
             self.forget_revoked(&[from.id]);
         }
@@ -151,6 +166,67 @@ impl Service {
         let mut view = TokenView::of(&record, today);
         view.token = Some(minted.plaintext);
         Ok(view)
+    }
+
+    /// A token may make tokens only within what it holds itself: no permission where it
+    /// lacks it, no address outside its own `allowed_ips`, and (but for a rotation, which
+    /// exists to extend a token's life) no expiry after its own.
+    fn within_holder(&self, holder: u64, valid: &ValidToken, rotating: bool) -> Result<()> {
+        let live = self.live.read();
+        let holder = live
+            .snapshot
+            .token(TokenId(holder))
+            .ok_or_else(|| ServiceError::Unavailable(format!("token {holder} is not loaded")))?;
+        let grant = tokens::personal_grant(
+            valid.kind,
+            &valid.scopes,
+            &valid.granular_scopes,
+            &self.catalog,
+        )
+        .ok_or_else(|| ServiceError::Internal("a validated token has unknown scopes".to_owned()))?;
+        if let Some(excess) = engine::exceeds(&live.snapshot, holder, &grant) {
+            let field = match valid.kind {
+                TokenKindName::FineGrained => "granular_scopes",
+                _ => "scopes",
+            };
+            return Err(Invalid::new(
+                field,
+                format!(
+                    "would grant `{}` on {}, which the calling token does not hold there",
+                    excess.permission, excess.at
+                ),
+            )
+            .into());
+        }
+        if !holder.allowed_ips.is_empty()
+            && (valid.allowed_ips.is_empty()
+                || !valid
+                    .allowed_ips
+                    .iter()
+                    .all(|net| holder.allowed_ips.iter().any(|own| own.contains(net))))
+        {
+            return Err(Invalid::new(
+                "allowed_ips",
+                "must lie within the calling token's own `allowed_ips`",
+            )
+            .into());
+        }
+        if let Some(own) = holder.expires_at
+            && !rotating
+            && valid
+                .expires_at
+                .is_none_or(|date| clock::midnight(date) > own)
+        {
+            return Err(Invalid::new(
+                "expires_at",
+                format!(
+                    "must be no later than the calling token's own expiry, {}",
+                    clock::format_date(clock::date_of(own))
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// A token, to change: 404 when it does not exist, 409 when it cannot change.
@@ -185,14 +261,14 @@ impl Service {
         }
         let fine = before.kind == TokenKindName::FineGrained;
         if fine && patch.scopes.is_some() {
-            return Err(crate::directory::Invalid::new(
+            return Err(Invalid::new(
                 "scopes",
                 "belong to legacy tokens; this one is fine-grained (`granular_scopes`)",
             )
             .into());
         }
         if !fine && patch.granular_scopes.is_some() {
-            return Err(crate::directory::Invalid::new(
+            return Err(Invalid::new(
                 "granular_scopes",
                 "belong to fine-grained tokens; this one is legacy (`scopes`)",
             )
@@ -312,7 +388,7 @@ impl Service {
         let _writer = self.writer.lock().await;
         let mut tx = self.store.begin().await?;
         let revoked = tx.revoke_family(old.family_id, now).await?;
-        let ids: Vec<u64> = revoked.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = revoked.iter().map(|record| record.id).collect();
         let event = audit(
             actor,
             "token_reuse_detected",
@@ -324,7 +400,10 @@ impl Service {
             self.announce(&mut tx, &Change::TokenRevoked { id: *id })
                 .await?;
         }
+        self.notify_revoked(&mut tx, &revoked, Revocation::ReuseDetected)
+            .await?;
         tx.commit().await?;
+        self.outbox_written();
         self.forget_revoked(&ids);
         Ok(())
     }
@@ -333,18 +412,21 @@ impl Service {
     pub async fn revoke_token(&self, actor: &Actor, id: u64) -> Result<()> {
         let _writer = self.writer.lock().await;
         let now = clock::now();
+        let record = self
+            .store
+            .token(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("token {id} does not exist")))?;
         let mut tx = self.store.begin().await?;
         if !tx.revoke_token(id, now).await? {
-            return match self.store.token(id).await? {
-                Some(_) => Err(ServiceError::Conflict(format!(
-                    "token {id} is already revoked"
-                ))),
-                None => Err(ServiceError::NotFound(format!("token {id} does not exist"))),
-            };
+            return Err(ServiceError::Conflict(format!(
+                "token {id} is already revoked"
+            )));
         }
-        self.revoked_in(&mut tx, actor, id, "token_revoked", now)
+        self.revoked_in(&mut tx, actor, &record, Revocation::Revoked, now)
             .await?;
         tx.commit().await?;
+        self.outbox_written();
         self.forget_revoked(&[id]);
         Ok(())
     }
@@ -376,25 +458,33 @@ impl Service {
         if !tx.revoke_token(record.id, now).await? {
             return Ok(());
         }
-        self.revoked_in(&mut tx, actor, record.id, "token_revoked_by_value", now)
+        self.revoked_in(&mut tx, actor, &record, Revocation::ByValue, now)
             .await?;
         tx.commit().await?;
+        self.outbox_written();
         self.forget_revoked(&[record.id]);
         Ok(())
     }
 
-    /// In `tx`: the audit event and the announcement of a revocation.
+    /// In `tx`: the audit event, the notification and the announcement of a revocation.
     async fn revoked_in(
         &self,
         tx: &mut Tx,
         actor: &Actor,
-        id: u64,
-        action: &'static str,
+        record: &TokenRecord,
+        why: Revocation,
         now: i64,
     ) -> Result<()> {
-        tx.record_event(&audit(actor, action, id, json!({})), now)
+        let action = match why {
+            Revocation::ByValue => "token_revoked_by_value",
+            Revocation::Revoked | Revocation::ReuseDetected => "token_revoked",
+        };
+        tx.record_event(&audit(actor, action, record.id, json!({})), now)
             .await?;
-        self.announce(tx, &Change::TokenRevoked { id }).await
+        self.notify_revoked(tx, std::slice::from_ref(record), why)
+            .await?;
+        self.announce(tx, &Change::TokenRevoked { id: record.id })
+            .await
     }
 
     /// After a revocation commits: this replica denies the tokens at once.

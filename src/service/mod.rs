@@ -11,6 +11,8 @@ mod changes;
 mod guard;
 mod jobs;
 mod lifecycle;
+mod notify;
+mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +38,7 @@ use crate::store::{
 use crate::token::{self, Argon2Params, Prefixes, SecretDigest, TokenKind};
 use crate::tokens::{self, TokenView};
 use changes::Change;
+pub use notify::install_crypto_provider;
 
 /// Service keys look like tokens with their own prefix.
 const KEY_PREFIX: &str = "ptk-";
@@ -198,6 +201,11 @@ pub struct Service {
     unknown: guard::Recent,
     /// Lookup ids whose presented secret failed argon2.
     failed: guard::Recent,
+    /// Whether changes enqueue notifications (a webhook is configured).
+    notifications: bool,
+    /// Wakes the delivery worker when the outbox was written.
+    outbox_ready: tokio::sync::Notify,
+    usage: usage::Usage,
     pub metrics: Metrics,
 }
 
@@ -237,6 +245,9 @@ impl Service {
                 .map(|key| SecretDigest::of(&key.0)),
             unknown: guard::Recent::new(config.unknown_token_ttl, GUARD_CAPACITY),
             failed: guard::Recent::new(config.failed_secret_window, GUARD_CAPACITY),
+            notifications: config.webhook.is_some(),
+            outbox_ready: tokio::sync::Notify::new(),
+            usage: usage::Usage::new(config.track_usage),
             metrics: Metrics::default(),
             catalog,
             store,
@@ -665,6 +676,12 @@ impl Service {
             .map(|(check, credential)| decide(&live.snapshot, check, credential, now))
             .collect();
         drop(live);
+        self.usage.note(
+            outcomes
+                .iter()
+                .zip(checks.iter().map(|check| check.client_ip)),
+            now,
+        );
         let per_check = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
         for outcome in &outcomes {
             self.metrics.decision(outcome.reason, per_check);
@@ -895,7 +912,7 @@ impl Service {
     }
 }
 
-fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) -> Outcome {
+pub fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) -> Outcome {
     let action = match &check.action {
         CheckAction::Permission(name) => engine::Action::Permission(name),
         CheckAction::Route { method, path } => engine::Action::Route { method, path },

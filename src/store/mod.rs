@@ -12,6 +12,7 @@ mod audit;
 mod directory;
 mod jobs;
 mod keys;
+mod outbox;
 mod settings;
 mod tokens;
 
@@ -27,8 +28,12 @@ pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use directory::{DirectoryDump, GroupRecord, ProjectRecord, TokenPolicyRecord, UserRecord};
 pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
+pub use outbox::{ExpiryEvent, NewNotification, Notification};
 pub use settings::InstanceSettings;
-pub use tokens::{Holds, JobRef, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState};
+pub use tokens::{
+    Holds, JobRef, LAST_USED_IPS, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState,
+    TokenUse,
+};
 
 /// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is
 /// compiled once per backend, so it must be valid SQL for both.

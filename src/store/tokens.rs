@@ -285,7 +285,7 @@ macro_rules! bind_all {
 }
 
 #[derive(FromRow)]
-struct TokenRow {
+pub(super) struct TokenRow {
     id: i64,
     user_id: i64,
     kind: String,
@@ -309,7 +309,7 @@ struct TokenRow {
 }
 
 impl TokenRow {
-    fn into_record(self) -> Result<TokenRecord> {
+    pub(super) fn into_record(self) -> Result<TokenRecord> {
         Ok(TokenRecord {
             id: from_db_id(self.id)?,
             user_id: from_db_id(self.user_id)?,
@@ -345,7 +345,7 @@ impl TokenRow {
     }
 }
 
-const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
+pub(super) const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
      granular_scopes, allowed_ips, created_at, expires_at, revoked, revoked_at, last_used_at, \
      last_used_ips, project_id, job_id, expires_unix, COALESCE(family_id, id) AS family_id";
 
@@ -469,22 +469,21 @@ impl Tx {
         Ok(())
     }
 
-    /// Revokes every active token of a rotation family; returns their ids and lookup ids.
-    pub async fn revoke_family(&mut self, family_id: u64, now: i64) -> Result<Vec<(u64, String)>> {
-        let rows: Vec<(i64, String)> = on_tx!(&mut self.inner, tx => {
-            sqlx::query_as(
-                "UPDATE tokens SET revoked = TRUE, revoked_at = $2
-                 WHERE COALESCE(family_id, id) = $1 AND NOT revoked
-                 RETURNING id, lookup_id",
-            )
-            .bind(db_id(family_id))
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?
+    /// Revokes every active token of a rotation family; returns them, revoked.
+    pub async fn revoke_family(&mut self, family_id: u64, now: i64) -> Result<Vec<TokenRecord>> {
+        let sql = format!(
+            "UPDATE tokens SET revoked = TRUE, revoked_at = $2
+             WHERE COALESCE(family_id, id) = $1 AND NOT revoked
+             RETURNING {COLUMNS}"
+        );
+        let rows: Vec<TokenRow> = on_tx!(&mut self.inner, tx => {
+            sqlx::query_as(&sql)
+                .bind(db_id(family_id))
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?
         });
-        rows.into_iter()
-            .map(|(id, lookup)| Ok((from_db_id(id)?, lookup)))
-            .collect()
+        rows.into_iter().map(TokenRow::into_record).collect()
     }
 
     /// Revokes a token that is not revoked yet. Returns whether it changed.
@@ -498,5 +497,85 @@ impl Tx {
                 .rows_affected()
         });
         Ok(changed > 0)
+    }
+}
+
+/// How many distinct client addresses a token remembers.
+pub const LAST_USED_IPS: usize = 5;
+
+/// One token's use since the last flush: when, and from where (most recent first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUse {
+    pub id: u64,
+    pub at: i64,
+    pub ips: Vec<String>,
+}
+
+/// `recent` in front of `stored`, distinct, at most `LAST_USED_IPS`.
+fn merge_ips(recent: &[String], stored: Vec<String>) -> Vec<String> {
+    let mut merged: Vec<String> = Vec::with_capacity(LAST_USED_IPS);
+    for ip in recent.iter().cloned().chain(stored) {
+        if merged.len() == LAST_USED_IPS {
+            break;
+        }
+        if !merged.contains(&ip) {
+            merged.push(ip);
+        }
+    }
+    merged
+}
+
+impl Store {
+    /// Records token uses in one transaction: `last_used_at` only moves forward, and new
+    /// addresses go in front of those stored.
+    pub async fn record_usage(&self, uses: &[TokenUse]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for used in uses {
+            let stored: Option<(Option<i64>, String)> = on_tx!(&mut tx.inner, tx => {
+                sqlx::query_as("SELECT last_used_at, last_used_ips FROM tokens WHERE id = $1")
+                    .bind(db_id(used.id))
+                    .fetch_optional(&mut **tx)
+                    .await?
+            });
+            let Some((last_used_at, ips)) = stored else {
+                continue;
+            };
+            let ips = merge_ips(&used.ips, from_json(&ips)?);
+            let at = last_used_at.map_or(used.at, |before| before.max(used.at));
+            on_tx!(&mut tx.inner, tx => {
+                sqlx::query("UPDATE tokens SET last_used_at = $2, last_used_ips = $3 WHERE id = $1")
+                    .bind(db_id(used.id))
+                    .bind(at)
+                    .bind(to_json(&ips))
+                    .execute(&mut **tx)
+                    .await?;
+            });
+        }
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn recent_addresses_come_first_distinct_and_at_most_five() {
+        assert_eq!(
+            merge_ips(
+                &ips(&["10.0.0.9", "10.0.0.1"]),
+                ips(&["10.0.0.1", "10.0.0.2"])
+            ),
+            ips(&["10.0.0.9", "10.0.0.1", "10.0.0.2"])
+        );
+        assert_eq!(
+            merge_ips(&ips(&["a", "b", "c"]), ips(&["d", "e", "f", "a"])),
+            ips(&["a", "b", "c", "d", "e"])
+        );
+        assert_eq!(merge_ips(&[], Vec::new()), Vec::<String>::new());
     }
 }

@@ -11,7 +11,8 @@ use crate::support::{Answer, Backend, TestApp, in_days, spawn};
 
 on_both_backends!(
     gitlab_paths_fields_and_statuses,
-    python_gitlab_works_unchanged
+    python_gitlab_works_unchanged,
+    a_token_creates_tokens_only_within_what_it_holds
 );
 
 async fn as_token(
@@ -263,5 +264,148 @@ async fn python_gitlab_works_unchanged(backend: Backend) {
         stdout.contains("python-gitlab") && stdout.ends_with("ok\n"),
         "{stdout}"
     );
+    app.finish().await;
+}
+
+async fn a_token_creates_tokens_only_within_what_it_holds(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    // alice (developer on acme, so on 42 and 43) with a token over project 42 only.
+    let (_, holder) = app
+        .token(
+            1,
+            json!({"name": "maker", "expires_at": in_days(30), "allowed_ips": ["127.0.0.0/8"],
+                   "granular_scopes": [
+                       {"access": "selected_memberships", "project_ids": [42], "permissions": ["read_issue"]},
+                       {"access": "user", "permissions": ["create_personal_access_token"]}]}),
+        )
+        .await;
+    let create = |body: Value| {
+        let holder = holder.clone();
+        let app = &app;
+        async move {
+            as_token(
+                app,
+                Method::POST,
+                "/api/v4/user/personal_access_tokens",
+                &holder,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let within = json!({"name": "narrow", "expires_at": in_days(10), "allowed_ips": ["127.0.0.1/32"],
+        "granular_scopes": [{"access": "selected_memberships", "project_ids": [42], "permissions": ["read_issue"]}]});
+    let made = create(within.clone()).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.body["user_id"], 1);
+    let made_token = made.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.reason(&made_token, "read_issue", 42).await,
+        "ip_not_allowed",
+        "no client_ip given"
+    );
+
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut body = within.clone();
+        change(&mut body);
+        body
+    };
+    let refused = [
+        (
+            with(&|b| b["granular_scopes"][0]["project_ids"] = json!([43])),
+            "granular_scopes",
+            "`read_issue` on project 43",
+        ),
+        (
+            with(&|b| b["granular_scopes"][0]["permissions"] = json!(["create_issue"])),
+            "granular_scopes",
+            "`create_issue` on project 42",
+        ),
+        (
+            with(&|b| {
+                b["granular_scopes"] =
+                    json!([{"access": "all_memberships", "permissions": ["read_issue"]}]);
+            }),
+            "granular_scopes",
+            "on all memberships",
+        ),
+        (
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("granular_scopes");
+                b["scopes"] = json!(["read_api"]);
+            }),
+            "scopes",
+            "calling token does not hold",
+        ),
+        (
+            with(&|b| b["allowed_ips"] = json!(["10.0.0.0/8"])),
+            "allowed_ips",
+            "own `allowed_ips`",
+        ),
+        (
+            with(&|b| b["allowed_ips"] = json!([])),
+            "allowed_ips",
+            "own `allowed_ips`",
+        ),
+        (
+            with(&|b| b["expires_at"] = json!(in_days(60))),
+            "expires_at",
+            "own expiry",
+        ),
+    ];
+    let before = app
+        .get("/v1/tokens?user_id=1")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .len();
+    for (body, field, says) in refused {
+        let answer = create(body.clone()).await;
+        assert_eq!(answer.status, 400, "{body}: {}", answer.text);
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(
+            message.contains(field) && message.contains(says),
+            "{body}: {message}"
+        );
+    }
+    let after = app
+        .get("/v1/tokens?user_id=1")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing was written");
+
+    // A token without the permission to create may not try; a legacy `api` token may
+    // make anything `api` covers.
+    let (_, reader) = app.alice_token(&["read_issue"]).await;
+    let answer = as_token(
+        &app,
+        Method::POST,
+        "/api/v4/user/personal_access_tokens",
+        &reader,
+        Some(within.clone()),
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.text);
+    let (_, api) = app
+        .token(
+            1,
+            json!({"name": "api", "expires_at": in_days(30), "scopes": ["api"]}),
+        )
+        .await;
+    let answer = as_token(
+        &app,
+        Method::POST,
+        "/api/v4/user/personal_access_tokens",
+        &api,
+        Some(json!({"name": "from api", "expires_at": in_days(10),
+                    "granular_scopes": [{"access": "all_memberships", "permissions": ["create_issue"]}]})),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
     app.finish().await;
 }
