@@ -42,6 +42,34 @@ pub struct Settings {
     pub usage_flush: Duration,
     /// How often the store is searched for tokens expiring or expired.
     pub expiry_scan: Duration,
+    /// `PATROL_RATE_LIMIT`: requests per second per caller on the management, admin and
+    /// token-holder routes (`off`: none).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A caller's sustained rate and the burst it may spend at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `off`, or requests per second (1 to 1,000,000); the burst is twice that.
+    fn parse(text: &str) -> Result<Option<Self>, String> {
+        if text == "off" {
+            return Ok(None);
+        }
+        match text.parse::<u32>() {
+            Ok(per_second @ 1..=1_000_000) => Ok(Some(Self {
+                per_second,
+                burst: per_second.saturating_mul(2),
+            })),
+            _ => Err(format!(
+                "must be `off` or requests per second from 1 to 1000000, not `{text}`"
+            )),
+        }
+    }
 }
 
 /// The notification webhook and its delivery rhythm.
@@ -121,6 +149,10 @@ impl Default for Settings {
             track_usage: true,
             usage_flush: Duration::from_secs(1),
             expiry_scan: Duration::from_secs(3600),
+            rate_limit: Some(RateLimit {
+                per_second: 100,
+                burst: 200,
+            }),
         }
     }
 }
@@ -153,6 +185,7 @@ struct FileSettings {
     job_token_prefix: Option<String>,
     webhook_url: Option<String>,
     track_usage: Option<bool>,
+    rate_limit: Option<String>,
 }
 
 impl Settings {
@@ -238,6 +271,16 @@ impl Settings {
         }
         if let Some(track) = file.track_usage {
             settings.track_usage = track;
+        }
+        if let Some(limit) = file.rate_limit {
+            settings.rate_limit =
+                RateLimit::parse(&limit).map_err(|e| file_error(format!("`rate_limit` {e}")))?;
+        }
+        if let Some(limit) = env("PATROL_RATE_LIMIT") {
+            settings.rate_limit = RateLimit::parse(&limit).map_err(|message| ConfigError::Env {
+                name: "PATROL_RATE_LIMIT",
+                message,
+            })?;
         }
         if let Some(url) = env("PATROL_WEBHOOK_URL").filter(|u| !u.is_empty()) {
             settings.webhook = Some(Webhook::parse(&url).map_err(|message| ConfigError::Env {
@@ -377,6 +420,34 @@ mod tests {
             assert!(
                 err.to_string().contains("PATROL_WEBHOOK_URL"),
                 "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_parse_or_turn_off() {
+        let limit = |text: &str| {
+            Settings::from_parts(
+                FileSettings::default(),
+                None,
+                env(&[("PATROL_RATE_LIMIT", text)]),
+            )
+            .map(|s| s.rate_limit)
+        };
+        assert_eq!(
+            limit("50").unwrap(),
+            Some(RateLimit {
+                per_second: 50,
+                burst: 100
+            })
+        );
+        assert_eq!(limit("off").unwrap(), None);
+        for bad in ["0", "-1", "fast", "2000000"] {
+            assert!(
+                limit(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("PATROL_RATE_LIMIT")
             );
         }
     }

@@ -12,6 +12,7 @@ mod gateway;
 mod gitlab;
 mod health;
 mod jobs;
+mod limits;
 pub mod openapi;
 mod page;
 mod tokens;
@@ -79,6 +80,7 @@ pub struct Application {
     router: Router,
     service: Arc<Service>,
     background: Background,
+    limiter: Option<limits::Limiter>,
 }
 
 /// What runs beside the requests, and how often.
@@ -109,9 +111,11 @@ impl Application {
             catalog,
             service: Arc::clone(&service),
         }));
+        let limiter = settings.rate_limit.and_then(limits::limiter);
         Ok(Self {
             listener,
-            router: router(state, settings),
+            router: router(state, settings, limiter.as_ref()),
+            limiter,
             service,
             background: Background {
                 webhook: settings.webhook.clone(),
@@ -150,6 +154,9 @@ impl Application {
             tasks.push(tokio::spawn(async move {
                 service.scan_expiry_forever(every).await
             }));
+        }
+        if let Some(limiter) = self.limiter {
+            tasks.push(tokio::spawn(limits::forget_idle_callers(limiter)));
         }
         if let Some(every) = self.background.usage_flush {
             let service = Arc::clone(&self.service);
@@ -193,8 +200,15 @@ fn check_id(id: u64) -> Result<u64, ApiError> {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn router(state: AppState, settings: &Settings) -> Router {
+fn router(state: AppState, settings: &Settings, limiter: Option<&limits::Limiter>) -> Router {
     use extract::{ADMIN, AUTHORIZE, MANAGE, require};
+    // Outside the service-key check: made-up keys are limited too.
+    let limited = |router: Router<AppState>| match limiter {
+        Some(limiter) => router.route_layer(
+            tower_governor::GovernorLayer::new(Arc::clone(limiter)).error_handler(limits::too_many),
+        ),
+        None => router,
+    };
     let decisions = authorize::router()
         .merge(gateway::router())
         .route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
@@ -207,10 +221,10 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(health::router())
         .merge(catalog::router())
         .merge(decisions)
-        .merge(managed)
-        .merge(admin)
-        .merge(tokens::self_router())
-        .merge(gitlab::router())
+        .merge(limited(managed))
+        .merge(limited(admin))
+        .merge(limited(tokens::self_router()))
+        .merge(limited(gitlab::router()))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
@@ -218,6 +232,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(limits::json_errors))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         // The path only: a query string may carry a token (`private_token=`), and a
         // token's plaintext is never logged.

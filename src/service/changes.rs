@@ -8,6 +8,7 @@
 //! its snapshot from the store instead.
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
 
 use super::{Result, Service, ServiceError};
 use crate::catalog::Catalog;
@@ -268,8 +269,9 @@ impl Service {
     }
 
     /// Listens to the other replicas until the process ends (Postgres only; the
-    /// listener was opened before the snapshot was read). After a lost connection,
-    /// rebuilds from the store: what was said meanwhile is gone.
+    /// listener was opened before the snapshot was read). Whenever the connection is
+    /// lost, what was said meanwhile is gone: decisions answer 503 from that moment, and
+    /// the snapshot is rebuilt from the store once listening again.
     pub async fn listen_forever(&self) {
         let Some(mut listener) = self.listener.lock().take() else {
             return;
@@ -277,10 +279,23 @@ impl Service {
         loop {
             match listener.next().await {
                 Ok(Heard::Payload(payload)) => self.hear(&payload),
+                // Reconnected already: the rebuild reads what was missed.
                 Ok(Heard::Reconnected) => self.mark_stale("the listening connection was lost"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "listening to other replicas failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    tracing::warn!(error = %e, "listening to other replicas failed");
+                    self.deaf.store(true, Ordering::Release);
+                    self.mark_stale("the listening connection was lost");
+                    listener = loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        match self.store.listen().await {
+                            Ok(Some(listener)) => break listener,
+                            Ok(None) => return,
+                            Err(e) => tracing::warn!(error = %e, "cannot listen again yet"),
+                        }
+                    };
+                    // Listening again: a rebuild from now on misses nothing.
+                    self.deaf.store(false, Ordering::Release);
+                    self.mark_stale("listening again after a lost connection");
                 }
             }
         }

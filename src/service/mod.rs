@@ -189,6 +189,9 @@ pub struct Service {
     stale: AtomicBool,
     /// Counts reasons to rebuild, so that one arriving during a rebuild is not lost.
     stale_marks: AtomicU64,
+    /// Not listening to the other replicas (connection lost): no rebuild can be trusted
+    /// until listening again.
+    deaf: AtomicBool,
     /// This replica's name on the changes channel.
     origin: String,
     /// What other replicas say, until `listen_forever` takes it (Postgres only).
@@ -231,6 +234,7 @@ impl Service {
             writer: tokio::sync::Mutex::new(()),
             stale: AtomicBool::new(false),
             stale_marks: AtomicU64::new(0),
+            deaf: AtomicBool::new(false),
             origin: random_name(),
             listener: parking_lot::Mutex::new(listener),
             argon2: config.argon2,
@@ -299,6 +303,10 @@ impl Service {
     /// are replayed onto the result.
     pub async fn heal(&self) {
         while self.stale.load(Ordering::Acquire) {
+            if self.deaf.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             let marks = self.stale_marks.load(Ordering::Acquire);
             let _writer = self.writer.lock().await;
             self.live.write().replay = Some(Vec::new());

@@ -128,6 +128,8 @@ pub fn settings(db: &TestDb) -> Settings {
         database_url: db.url.clone(),
         admin_key: Some(AdminKey(ADMIN_KEY.to_owned())),
         argon2: TEST_ARGON2,
+        // Tests call faster than any caller should; tests/api/limits.rs turns it on.
+        rate_limit: None,
         ..Settings::default()
     }
 }
