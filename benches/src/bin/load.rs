@@ -45,6 +45,8 @@ struct Options {
     seconds: u64,
     connections: usize,
     max_requests: u64,
+    /// Only compare decisions with last-use tracking off and on.
+    usage: bool,
 }
 
 fn options() -> Options {
@@ -54,6 +56,7 @@ fn options() -> Options {
         seconds: 10,
         connections: 32,
         max_requests: 5_000_000,
+        usage: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -64,8 +67,9 @@ fn options() -> Options {
             "--seconds" => o.seconds = value().parse().unwrap(),
             "--connections" => o.connections = value().parse().unwrap(),
             "--max-requests" => o.max_requests = value().parse().unwrap(),
+            "--usage" => o.usage = true,
             other => panic!(
-                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N"
+                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N --usage"
             ),
         }
     }
@@ -237,8 +241,13 @@ impl Drop for Server {
 }
 
 fn start(o: &Options, database_url: &str, address: SocketAddr) -> Server {
+    start_with(o, database_url, address, true)
+}
+
+fn start_with(o: &Options, database_url: &str, address: SocketAddr, track_usage: bool) -> Server {
     let child = Command::new(&o.binary)
         .arg("serve")
+        .env("PATROL_TRACK_USAGE", track_usage.to_string())
         .env("PATROL_LISTEN", address.to_string())
         .env("PATROL_DATABASE_URL", database_url)
         .env("PATROL_ADMIN_KEY", ADMIN_KEY)
@@ -370,6 +379,11 @@ async fn run(o: Options) {
     let address = free_port();
     let dir = std::env::temp_dir().join(format!("patrol-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    if o.usage {
+        usage(&o, address, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let (database_url, world) = match &o.scale {
         Some(url) => (
             url.clone(),
@@ -499,4 +513,51 @@ async fn run(o: Options) {
         "| server resident memory after the run | {:.1} MiB |",
         rss as f64 / 1024.0
     );
+}
+
+/// Decisions with last-use tracking off and on, alternately, on the small world: each
+/// decision names a client address, so that every one is noted. Tracking's cost is the
+/// ratio of the two.
+async fn usage(o: &Options, address: SocketAddr, dir: &std::path::Path) {
+    let database_url = format!("sqlite://{}", dir.join("patrol.db").display());
+    let server = start(o, &database_url, address);
+    wait_ready(address).await;
+    let (warm, _) = small_world(address, 0).await;
+    drop(server);
+    let call = Call::post(
+        "/v1/authorize",
+        &serde_json::json!({"token": warm, "permission": "read_issue",
+                            "boundary": {"type": "project", "id": 1}, "client_ip": "10.1.2.3"}),
+    );
+    let mut rates = [Vec::new(), Vec::new()];
+    for _round in 0..3 {
+        for track in [false, true] {
+            let server = start_with(o, &database_url, address, track);
+            wait_ready(address).await;
+            // Warm the token's verification before measuring.
+            assert_eq!(once(address, &call).await.0, 200);
+            rates[usize::from(track)].push(saturate(address, &call, 200, o).await);
+            drop(server);
+        }
+    }
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (off, on) = (mean(&rates[0]), mean(&rates[1]));
+    println!(
+        "{} s per phase, {} connections, 3 rounds of off then on, loopback, client and server on the same {} cores",
+        o.seconds,
+        o.connections,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| tracking | `POST /v1/authorize` req/s per round | mean |");
+    println!("|---|---|---|");
+    let list = |r: &[f64]| {
+        r.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("| off | {} | {off:.0} |", list(&rates[0]));
+    println!("| on | {} | {on:.0} |", list(&rates[1]));
+    println!("| **on / off** | | **{:.1}%** |", on / off * 100.0);
 }
