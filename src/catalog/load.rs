@@ -699,7 +699,10 @@ impl Builder {
     fn split(&mut self, route: &Text) -> Option<(String, String)> {
         let split = split_route(route);
         if split.is_none() {
-            let message = format!("route `{}` is not `METHOD /path`", **route);
+            let message = format!(
+                "route `{}` is not `METHOD /path` (a path without a query string, fragment or trailing slash)",
+                **route
+            );
             self.report(route.span(), V::InvalidRoute, message);
         }
         split
