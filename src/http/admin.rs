@@ -27,15 +27,19 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `job_token_allowlist_added`, ...
     action: Option<String>,
     /// `project`, ...
     target_type: Option<String>,
+    #[param(maximum = 9223372036854775807_i64)]
     target_id: Option<u64>,
     /// From 1 (default 1).
+    #[param(minimum = 1, maximum = 4294967295_i64, format = Int64)]
     page: Option<u32>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
@@ -55,7 +59,7 @@ pub async fn audit_events(
     let filter = AuditFilter {
         action: query.action.filter(|s| !s.is_empty()),
         target_type: query.target_type.filter(|s| !s.is_empty()),
-        target_id: query.target_id,
+        target_id: page::id_filter("target_id", query.target_id)?,
         page,
         per_page,
     };
@@ -139,7 +143,7 @@ pub struct TokenPolicyBody {
 
 /// Sets whether a top-level group denies legacy tokens everywhere in its hierarchy.
 #[utoipa::path(put, path = "/v1/groups/{id}/token-policy", tag = "admin",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = TokenPolicyBody,
     responses((status = 200, body = TokenPolicyBody), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
@@ -169,6 +173,8 @@ pub async fn put_token_policy(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// Trimmed; 1 to 255 bytes.
+    #[schema(min_length = 1, max_length = 255)]
     pub name: String,
     pub role: KeyRole,
 }
@@ -231,8 +237,10 @@ pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView
 
 /// Revokes a service key at once.
 #[utoipa::path(delete, path = "/v1/service-keys/{id}", tag = "admin",
-    params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn revoke_key(
     State(state): State<AppState>,

@@ -51,8 +51,10 @@ pub struct AuthorizeRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
+    #[schema(pattern = "^[A-Za-z]+$")]
     pub method: String,
     /// The request path, with or without `/api/v4`; the query string is ignored.
+    #[schema(pattern = "^/")]
     pub path: String,
 }
 

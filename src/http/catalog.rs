@@ -7,6 +7,7 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
 use crate::catalog::{Catalog, Permission};
@@ -21,7 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/docs/permissions", get(page))
 }
 
-#[derive(Debug, Serialize)]
+/// A permission of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
 struct PermissionView<'c> {
     name: &'c str,
     action: &'c str,
@@ -41,7 +43,7 @@ struct PermissionView<'c> {
     graphql: &'c [String],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct RouteView<'c> {
     method: &'c str,
     path: &'c str,
@@ -86,7 +88,7 @@ fn view<'c>(catalog: &'c Catalog, p: &'c Permission) -> PermissionView<'c> {
 
 /// Every permission of the catalog.
 #[utoipa::path(get, path = "/v1/catalog/permissions", tag = "catalog",
-    responses((status = 200, body = [Object])))]
+    responses((status = 200, body = [PermissionView])))]
 pub async fn list_permissions(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let all: Vec<PermissionView<'_>> = catalog
@@ -100,7 +102,7 @@ pub async fn list_permissions(State(state): State<AppState>) -> Json<serde_json:
 /// One permission.
 #[utoipa::path(get, path = "/v1/catalog/permissions/{name}", tag = "catalog",
     params(("name" = String, Path)),
-    responses((status = 200, body = [Object]), (status = 404, body = super::ErrorBody)))]
+    responses((status = 200, body = PermissionView), (status = 404, body = super::ErrorBody)))]
 pub async fn show_permission(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -152,7 +154,7 @@ pub async fn job_token_policies(State(state): State<AppState>) -> Json<serde_jso
 
 /// Named permission sets that prefill a new token.
 #[utoipa::path(get, path = "/v1/catalog/templates", tag = "catalog",
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = [Object])))]
 pub async fn templates(State(state): State<AppState>) -> Json<serde_json::Value> {
     let catalog = &state.catalog;
     let templates: Vec<_> = catalog

@@ -38,9 +38,11 @@ pub fn router() -> Router<AppState> {
 
 /// Creates or replaces a user.
 #[utoipa::path(put, path = "/v1/directory/users/{id}", tag = "directory",
-    params(("id" = u64, Path, description = "The user's id in the main application")),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64,
+        description = "The user's id in the main application")),
     request_body = UserBody,
     responses((status = 204, description = "Stored"), (status = 400, body = super::ErrorBody),
+        (status = 409, description = "Another user has this username", body = super::ErrorBody),
         (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn put_user(
@@ -54,8 +56,10 @@ pub async fn put_user(
 
 /// Removes a user without personal projects, with their memberships.
 #[utoipa::path(delete, path = "/v1/directory/users/{id}", tag = "directory",
-    params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn delete_user(
@@ -68,7 +72,7 @@ pub async fn delete_user(
 
 /// Creates, moves or replaces a group.
 #[utoipa::path(put, path = "/v1/directory/groups/{id}", tag = "directory",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = GroupBody,
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
@@ -84,8 +88,10 @@ pub async fn put_group(
 
 /// Removes a group without subgroups or projects.
 #[utoipa::path(delete, path = "/v1/directory/groups/{id}", tag = "directory",
-    params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn delete_group(
@@ -98,7 +104,7 @@ pub async fn delete_group(
 
 /// Creates, moves or replaces a project.
 #[utoipa::path(put, path = "/v1/directory/projects/{id}", tag = "directory",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = ProjectBody,
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
@@ -113,8 +119,10 @@ pub async fn put_project(
 }
 
 #[utoipa::path(delete, path = "/v1/directory/projects/{id}", tag = "directory",
-    params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn delete_project(
     State(state): State<AppState>,
@@ -144,7 +152,8 @@ async fn put_member(
 
 /// Sets a user's direct access level on a group.
 #[utoipa::path(put, path = "/v1/directory/groups/{id}/members/{user_id}", tag = "directory",
-    params(("id" = u64, Path), ("user_id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = MemberBody,
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
@@ -159,7 +168,8 @@ pub async fn put_group_member(
 
 /// Sets a user's direct access level on a project.
 #[utoipa::path(put, path = "/v1/directory/projects/{id}/members/{user_id}", tag = "directory",
-    params(("id" = u64, Path), ("user_id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = MemberBody,
     responses((status = 204), (status = 400, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
@@ -173,8 +183,11 @@ pub async fn put_project_member(
 }
 
 #[utoipa::path(delete, path = "/v1/directory/groups/{id}/members/{user_id}", tag = "directory",
-    params(("id" = u64, Path), ("user_id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn delete_group_member(
     State(state): State<AppState>,
@@ -188,8 +201,11 @@ pub async fn delete_group_member(
 }
 
 #[utoipa::path(delete, path = "/v1/directory/projects/{id}/members/{user_id}", tag = "directory",
-    params(("id" = u64, Path), ("user_id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn delete_project_member(
     State(state): State<AppState>,
@@ -212,6 +228,7 @@ pub struct BatchApplied {
 #[utoipa::path(post, path = "/v1/directory/batch", tag = "directory",
     request_body = Batch,
     responses((status = 200, body = BatchApplied), (status = 400, body = super::ErrorBody),
+        (status = 409, description = "A username is another user's", body = super::ErrorBody),
         (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn batch(

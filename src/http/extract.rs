@@ -50,6 +50,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
 /// Parses JSON, naming the field at fault on error. Well-formed bodies take the plain
 /// parser; only a body that fails is parsed again to find the field's path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object. serde would also take a struct written as the array of its
+    // fields in order (`[null, null]`), which no client means (found by schemathesis).
+    if bytes.trim_ascii_start().first() == Some(&b'[') {
+        return Err(ApiError::bad_request(
+            "body",
+            "must be a JSON object, not an array",
+        ));
+    }
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }

@@ -46,6 +46,21 @@ pub struct GatewayAnswer {
     pub message: String,
 }
 
+/// A 401 from the gateway check: the decision on the end user's token (with
+/// `WWW-Authenticate`), or the service-key check in front of it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[expect(
+    dead_code,
+    reason = "only describes a 401's two bodies in the OpenAPI document"
+)]
+pub enum GatewayUnauthorized {
+    /// No token, or one that is invalid, revoked or expired.
+    Decision(GatewayAnswer),
+    /// No valid `X-Patrol-Key`.
+    ServiceKey(super::ErrorBody),
+}
+
 /// Decides on the original request a proxy forwards. The token comes from
 /// `PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization: Bearer`, or the `private_token` or
 /// `job_token` query parameter of the original URI; the method and URI from
@@ -61,7 +76,7 @@ pub struct GatewayAnswer {
     responses(
         (status = 200, body = GatewayAnswer, headers(("X-Patrol-User-Id" = u64), ("X-Patrol-Token-Id" = u64))),
         (status = 400, body = super::ErrorBody),
-        (status = 401, body = GatewayAnswer, headers(("WWW-Authenticate" = String))),
+        (status = 401, body = GatewayUnauthorized, headers(("WWW-Authenticate" = String))),
         (status = 403, body = GatewayAnswer, headers(("X-Accepted-Permissions" = String))),
         (status = 404, body = GatewayAnswer),
         (status = 503, body = super::ErrorBody)),

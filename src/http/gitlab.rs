@@ -65,6 +65,11 @@ fn error(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// Malformed input (a query, a path or a body that does not parse), in GitLab's shape.
+fn malformed(e: ApiError) -> Response {
+    error(StatusCode::BAD_REQUEST, &e.to_string())
+}
+
 fn failed(e: ServiceError) -> Response {
     match e {
         ServiceError::NotFound(_) => error(StatusCode::NOT_FOUND, "404 Not Found"),
@@ -182,7 +187,10 @@ async fn visible_token(
 
 /// The calling token's user, as GitLab's `GET /user` shows it.
 #[utoipa::path(get, path = "/api/v4/user", tag = "gitlab",
-    responses((status = 200, body = Object), (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+    responses((status = 200, body = Object), (status = 401, body = GitlabError),
+        (status = 403, body = GitlabError),
+        (status = 404, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn current_user(
     State(state): State<AppState>,
@@ -202,14 +210,20 @@ pub async fn current_user(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// An administrator may list another user's tokens.
+    #[param(maximum = 9223372036854775807_i64)]
     user_id: Option<u64>,
     /// `active` or `inactive`.
     state: Option<TokenState>,
     revoked: Option<bool>,
     search: Option<String>,
+    /// From 1 (default 1).
+    #[param(minimum = 1, maximum = 4294967295_i64, format = Int64)]
     page: Option<u32>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
@@ -217,16 +231,21 @@ pub struct ListQuery {
 /// GitLab's pagination headers.
 #[utoipa::path(get, path = "/api/v4/personal_access_tokens", tag = "gitlab",
     params(ListQuery),
-    responses((status = 200, body = Vec<TokenView>), (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+    responses((status = 200, body = Vec<TokenView>,
+        headers(("X-Total" = u64), ("X-Page" = u32), ("X-Per-Page" = u32), ("X-Next-Page" = String),
+            ("X-Prev-Page" = String), ("X-Total-Pages" = u64), ("Link" = String))),
+        (status = 400, body = GitlabError), (status = 401, body = GitlabError),
+        (status = 403, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Requester,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), Response> {
-    let (page, per_page) =
-        page::checked(query.page, query.per_page).map_err(IntoResponse::into_response)?;
-    let user_id = match query.user_id {
+    let ApiQuery(query) = query.map_err(malformed)?;
+    let (page, per_page) = page::checked(query.page, query.per_page).map_err(malformed)?;
+    let user_id = match page::id_filter("user_id", query.user_id).map_err(malformed)? {
         Some(id) if id != caller.user_id && !caller.admin => {
             return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
         }
@@ -274,7 +293,8 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v4/personal_access_tokens/{id}", tag = "gitlab",
     params(("id" = String, Path, description = "A token id, or `self`")),
     responses((status = 200, body = TokenView), (status = 401, body = GitlabError),
-        (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+        (status = 403, body = GitlabError), (status = 404, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn show(
     State(state): State<AppState>,
@@ -289,7 +309,8 @@ pub async fn show(
 #[utoipa::path(delete, path = "/api/v4/personal_access_tokens/{id}", tag = "gitlab",
     params(("id" = String, Path, description = "A token id, or `self`")),
     responses((status = 204), (status = 400, body = GitlabError), (status = 401, body = GitlabError),
-        (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+        (status = 403, body = GitlabError), (status = 404, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -310,16 +331,19 @@ pub async fn revoke(
 /// A token whose only right here is the `self_rotate` scope rotates only itself.
 #[utoipa::path(post, path = "/api/v4/personal_access_tokens/{id}/rotate", tag = "gitlab",
     params(("id" = String, Path, description = "A token id, or `self`")),
-    request_body = RotateToken,
+    request_body = Option<RotateToken>,
     responses((status = 200, body = TokenView), (status = 400, body = GitlabError),
-        (status = 401, body = GitlabError), (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError),
+        (status = 404, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Requester,
     ApiPath(id): ApiPath<String>,
-    ApiJsonOrEmpty(body): ApiJsonOrEmpty<RotateToken>,
+    body: Result<ApiJsonOrEmpty<RotateToken>, ApiError>,
 ) -> Result<Json<TokenView>, Response> {
+    let ApiJsonOrEmpty(body) = body.map_err(malformed)?;
     let id = token_id(&caller, &id).map_err(|e| *e)?;
     if id != caller.token_id {
         let own = state.service.token(caller.token_id).await.map_err(failed)?;
@@ -363,8 +387,7 @@ async fn create(
     user_id: u64,
     body: &[u8],
 ) -> Result<(StatusCode, Json<TokenView>), Response> {
-    let body: CreateForUser = super::extract::parse_json(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?;
+    let body: CreateForUser = super::extract::parse_json(body).map_err(malformed)?;
     let request = CreateToken {
         name: Some(body.name),
         description: body.description,
@@ -387,7 +410,8 @@ async fn create(
 #[utoipa::path(post, path = "/api/v4/user/personal_access_tokens", tag = "gitlab",
     request_body = CreateForUser,
     responses((status = 201, body = TokenView), (status = 400, body = GitlabError),
-        (status = 401, body = GitlabError), (status = 403, body = GitlabError)),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn create_for_self(
     State(state): State<AppState>,
@@ -399,17 +423,20 @@ pub async fn create_for_self(
 
 /// An administrator creates a token for a user: 201 with the token, once.
 #[utoipa::path(post, path = "/api/v4/users/{user_id}/personal_access_tokens", tag = "gitlab",
-    params(("user_id" = u64, Path)),
+    params(("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = CreateForUser,
     responses((status = 201, body = TokenView), (status = 400, body = GitlabError),
-        (status = 401, body = GitlabError), (status = 403, body = GitlabError), (status = 404, body = GitlabError)),
+        (status = 401, body = GitlabError), (status = 403, body = GitlabError),
+        (status = 404, body = GitlabError),
+        (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn create_for_user(
     State(state): State<AppState>,
     caller: Requester,
-    ApiPath(user_id): ApiPath<u64>,
+    user_id: Result<ApiPath<u64>, ApiError>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<TokenView>), Response> {
+    let ApiPath(user_id) = user_id.map_err(malformed)?;
     if !caller.admin {
         return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
     }

@@ -42,7 +42,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
 
 /// Prometheus metrics: decisions by reason, decision latency, token cache results.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text format", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

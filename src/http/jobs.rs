@@ -52,8 +52,10 @@ pub async fn create_job(
 
 /// The job ended: its token is denied from the moment the answer is sent.
 #[utoipa::path(delete, path = "/v1/jobs/{job_id}", tag = "jobs",
-    params(("job_id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody),
+    params(("job_id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody),
         (status = 409, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn finish_job(
@@ -66,8 +68,10 @@ pub async fn finish_job(
 
 /// A project's inbound job token settings (defaults: inbound on, fine-grained off).
 #[utoipa::path(get, path = "/v1/projects/{id}/job-token-scope", tag = "jobs",
-    params(("id" = u64, Path)),
-    responses((status = 200, body = JobTokenScopeRecord), (status = 404, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 200, body = JobTokenScopeRecord),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody),
         (status = 401), (status = 403)),
     security(("service_key" = [])))]
 pub async fn show_scope(
@@ -79,7 +83,7 @@ pub async fn show_scope(
 
 /// Changes a project's inbound job token settings; audited.
 #[utoipa::path(patch, path = "/v1/projects/{id}/job-token-scope", tag = "jobs",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = ScopePatch,
     responses((status = 200, body = JobTokenScopeRecord), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
@@ -99,8 +103,10 @@ pub async fn update_scope(
 
 /// The projects and groups whose job tokens may reach this project.
 #[utoipa::path(get, path = "/v1/projects/{id}/job-token-scope/allowlist", tag = "jobs",
-    params(("id" = u64, Path)),
-    responses((status = 200, body = Vec<AllowlistView>), (status = 404, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 200, body = Vec<AllowlistView>),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn list_allowlist(
@@ -113,7 +119,7 @@ pub async fn list_allowlist(
 /// Adds a project or group to the allowlist (201), or replaces its policies (200);
 /// audited as `job_token_allowlist_added` or `job_token_policies_updated`.
 #[utoipa::path(post, path = "/v1/projects/{id}/job-token-scope/allowlist", tag = "jobs",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = AllowlistBody,
     responses((status = 201, body = AllowlistView), (status = 200, body = AllowlistView),
         (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
@@ -139,8 +145,11 @@ pub async fn put_allowlist_entry(
 
 /// Removes a project from the allowlist; audited as `job_token_allowlist_removed`.
 #[utoipa::path(delete, path = "/v1/projects/{id}/job-token-scope/allowlist/projects/{source_id}", tag = "jobs",
-    params(("id" = u64, Path), ("source_id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("source_id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn remove_project_entry(
     state: State<AppState>,
@@ -152,8 +161,11 @@ pub async fn remove_project_entry(
 
 /// Removes a group from the allowlist; audited as `job_token_allowlist_removed`.
 #[utoipa::path(delete, path = "/v1/projects/{id}/job-token-scope/allowlist/groups/{source_id}", tag = "jobs",
-    params(("id" = u64, Path), ("source_id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64),
+        ("source_id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn remove_group_entry(
     state: State<AppState>,

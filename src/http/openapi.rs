@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations. Committed as
 //! `openapi/openapi.json`; `tests/artifacts` fails when it drifts.
 
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs, tokens};
@@ -32,7 +34,9 @@ use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs,
         jobs::list_allowlist, jobs::put_allowlist_entry, jobs::remove_project_entry,
         jobs::remove_group_entry,
     ),
-    modifiers(&ServiceKey),
+    // Only named by the query parameters' `IntoParams`, which do not register schemas.
+    components(schemas(crate::store::TokenState)),
+    modifiers(&ServiceKey, &OptionalBodies, &RateLimited),
     tags(
         (name = "decisions", description = "May this token do this? (`authorize` keys and above)"),
         (name = "directory", description = "The directory mirror, pushed by the main application (`manage` keys and above)"),
@@ -60,6 +64,97 @@ impl Modify for ServiceKey {
             "token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("PRIVATE-TOKEN"))),
         );
+    }
+}
+
+/// A body that may be left out (`request_body = Option<T>`) is written by utoipa as
+/// required-or-`null`; patrol takes no body, never a `null` one, so its schema is `T`.
+#[derive(Debug)]
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let is_null = |schema: &RefOr<Schema>| {
+            matches!(schema, RefOr::T(Schema::Object(object))
+                if object.schema_type == SchemaType::Type(Type::Null))
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let Some(body) = operation.request_body.as_mut() else {
+                    continue;
+                };
+                if matches!(body.required, Some(Required::True)) {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                        continue;
+                    };
+                    let mut kept = one_of.items.iter().filter(|s| !is_null(s));
+                    if let (Some(only), None) = (kept.next(), kept.next()) {
+                        content.schema = Some(only.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The routes behind the per-caller rate limit (`src/http/limits.rs`) may answer 429.
+#[derive(Debug)]
+struct RateLimited;
+
+/// Tags of the rate-limited routes: everything but decisions, the catalog and operations.
+const RATE_LIMITED_TAGS: [&str; 5] = ["directory", "tokens", "jobs", "admin", "gitlab"];
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, HeaderBuilder, ResponseBuilder};
+        let too_many = ResponseBuilder::new()
+            .description("Too many requests from this caller; retry after `Retry-After` seconds")
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer))
+                    .description(Some("Seconds to wait"))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let limited = operation
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|tag| RATE_LIMITED_TAGS.contains(&tag.as_str()));
+                if limited {
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".to_owned(), RefOr::T(too_many.clone()));
+                }
+            }
+        }
     }
 }
 

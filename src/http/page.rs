@@ -18,6 +18,17 @@ pub fn checked(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), A
     Ok((page, per_page))
 }
 
+/// An id filter. Ids are below 2^63 in the store: a larger one is a 400, never clamped
+/// onto another id.
+pub fn id_filter(field: &str, id: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match id {
+        Some(id) if id > crate::directory::MAX_ID => {
+            Err(ApiError::bad_request(field, "must be below 2^63"))
+        }
+        other => Ok(other),
+    }
+}
+
 /// What a query value keeps as is: RFC 3986's unreserved characters.
 const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')

@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
 /// Creates a legacy (`scopes`) or fine-grained (`granular_scopes`) token. The answer
 /// carries the plaintext `token`, the only time it is ever shown.
 #[utoipa::path(post, path = "/v1/users/{user_id}/tokens", tag = "tokens",
-    params(("user_id" = u64, Path)),
+    params(("user_id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = CreateToken,
     responses((status = 201, body = TokenView), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
@@ -55,7 +55,9 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(maximum = 9223372036854775807_i64)]
     user_id: Option<u64>,
     kind: Option<TokenKindName>,
     state: Option<TokenState>,
@@ -67,16 +69,22 @@ pub struct ListQuery {
     /// `implies` included).
     permission: Option<String>,
     /// `YYYY-MM-DD`: last used on or after that day.
+    #[param(format = Date)]
     last_used_after: Option<String>,
     /// `YYYY-MM-DD`: last used before that day.
+    #[param(format = Date)]
     last_used_before: Option<String>,
     /// `YYYY-MM-DD`: expiring on or after that day.
+    #[param(format = Date)]
     expires_after: Option<String>,
     /// `YYYY-MM-DD`: expiring before that day.
+    #[param(format = Date)]
     expires_before: Option<String>,
     /// From 1 (default 1).
+    #[param(minimum = 1, maximum = 4294967295_i64, format = Int64)]
     page: Option<u32>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
@@ -123,7 +131,7 @@ pub async fn list(
         }
     };
     let filter = TokenFilter {
-        user_id: query.user_id,
+        user_id: page::id_filter("user_id", query.user_id)?,
         kind: query.kind,
         state: query.state,
         search: query.search.clone().filter(|s| !s.is_empty()),
@@ -163,8 +171,10 @@ pub async fn list(
 
 /// Shows one token (never its plaintext).
 #[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = u64, Path)),
-    responses((status = 200, body = TokenView), (status = 404, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 200, body = TokenView),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn show(
@@ -176,8 +186,10 @@ pub async fn show(
 
 /// Revokes a token: this replica denies it from the moment the answer is sent.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    responses((status = 204),
+        (status = 400, description = "A malformed id", body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
         (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn revoke(
@@ -193,7 +205,7 @@ pub async fn revoke(
 /// `granular_scopes` of a fine-grained one), under the rules of creation; audited with
 /// a before and after.
 #[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = u64, Path)),
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
     request_body = UpdateToken,
     responses((status = 200, body = TokenView), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
@@ -217,8 +229,8 @@ pub async fn update(
 /// expiry (default: a week). Rotating a token already revoked revokes its whole
 /// rotation family (reuse detection) and answers 409.
 #[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens",
-    params(("id" = u64, Path)),
-    request_body = RotateToken,
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    request_body = Option<RotateToken>,
     responses((status = 200, body = TokenView), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
         (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
@@ -239,8 +251,8 @@ pub async fn rotate(
 
 /// A new token prefilled from this one (which stays as it is).
 #[utoipa::path(post, path = "/v1/tokens/{id}/duplicate", tag = "tokens",
-    params(("id" = u64, Path)),
-    request_body = DuplicateToken,
+    params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
+    request_body = Option<DuplicateToken>,
     responses((status = 201, body = TokenView), (status = 400, body = super::ErrorBody),
         (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
         (status = 422, body = super::ErrorBody), (status = 401), (status = 403), (status = 503)),
@@ -363,9 +375,10 @@ pub async fn show_self(
 /// Rotates the calling token (`rotate_personal_access_token`, which a legacy
 /// `self_rotate` scope grants): the answer is its successor, the caller is revoked.
 #[utoipa::path(post, path = "/v1/tokens/self/rotate", tag = "tokens",
-    request_body = RotateToken,
-    responses((status = 200, body = TokenView), (status = 401), (status = 403),
-        (status = 422, body = super::ErrorBody), (status = 503)),
+    request_body = Option<RotateToken>,
+    responses((status = 200, body = TokenView), (status = 400, body = super::ErrorBody),
+        (status = 401),
+        (status = 403), (status = 422, body = super::ErrorBody), (status = 503)),
     security(("token" = [])))]
 pub async fn rotate_self(
     State(state): State<AppState>,

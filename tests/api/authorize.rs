@@ -397,7 +397,13 @@ async fn a_verified_token_is_answered_from_memory(backend: Backend) {
         "{metrics}"
     );
 
-    app.service.store().close().await;
+    // SQLite: nothing else can change the store, so a closed one still leaves the
+    // verified token answerable. Postgres: a closed store also deafens the replica to the
+    // others' revocations, and it answers 503 instead (faults.rs); there the metrics
+    // below show the store was not asked.
+    if backend == Backend::Sqlite {
+        app.service.store().close().await;
+    }
     for _ in 0..3 {
         assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
     }
