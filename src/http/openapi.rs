@@ -78,29 +78,20 @@ impl Modify for OptionalBodies {
             matches!(schema, RefOr::T(Schema::Object(object))
                 if object.schema_type == SchemaType::Type(Type::Null))
         };
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                let Some(body) = operation.request_body.as_mut() else {
+        for operation in operations(openapi) {
+            let Some(body) = operation.request_body.as_mut() else {
+                continue;
+            };
+            if matches!(body.required, Some(Required::True)) {
+                continue;
+            }
+            for content in body.content.values_mut() {
+                let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
                     continue;
                 };
-                if matches!(body.required, Some(Required::True)) {
-                    continue;
-                }
-                for content in body.content.values_mut() {
-                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
-                        continue;
-                    };
-                    let mut kept = one_of.items.iter().filter(|s| !is_null(s));
-                    if let (Some(only), None) = (kept.next(), kept.next()) {
-                        content.schema = Some(only.clone());
-                    }
+                let mut kept = one_of.items.iter().filter(|s| !is_null(s));
+                if let (Some(only), None) = (kept.next(), kept.next()) {
+                    content.schema = Some(only.clone());
                 }
             }
         }
@@ -133,29 +124,37 @@ impl Modify for RateLimited {
                     .build(),
             )
             .build();
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                let limited = operation
-                    .tags
-                    .iter()
-                    .flatten()
-                    .any(|tag| RATE_LIMITED_TAGS.contains(&tag.as_str()));
-                if limited {
-                    operation
-                        .responses
-                        .responses
-                        .insert("429".to_owned(), RefOr::T(too_many.clone()));
-                }
+        for operation in operations(openapi) {
+            let limited = operation
+                .tags
+                .iter()
+                .flatten()
+                .any(|tag| RATE_LIMITED_TAGS.contains(&tag.as_str()));
+            if limited {
+                operation
+                    .responses
+                    .responses
+                    .insert("429".to_owned(), RefOr::T(too_many.clone()));
             }
         }
     }
+}
+
+/// Every operation of the document.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// The document as pretty JSON, newline-terminated.

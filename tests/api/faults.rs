@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{ADMIN_KEY, Backend, TestApp, TestDb, in_days, spawn_with};
+use crate::support::{ADMIN_KEY, Backend, TestApp, TestDb, in_days, spawn_with, start_binary};
 
 /// A TCP proxy in front of Postgres that the test can cut (every connection closed, new
 /// ones dropped at once) and restore.
@@ -211,33 +211,17 @@ async fn kill_mid_writes(backend: Backend) {
     app.seed().await;
     let db = app.stop().await;
 
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("serve")
-        .env("PATROL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PATROL_DATABASE_URL", &db.url)
-        .env("PATROL_ADMIN_KEY", ADMIN_KEY)
-        .env("PATROL_ARGON2", "m=256,t=1,p=1")
-        .env("PATROL_RATE_LIMIT", "off")
-        .env("PATROL_WEBHOOK_URL", "http://127.0.0.1:9/hook")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = start_binary(
+        &db,
+        &[
+            ("PATROL_RATE_LIMIT", "off"),
+            ("PATROL_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("RUST_LOG", "warn"),
+        ],
+        None,
+    )
+    .await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "patrol did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // Writers: tokens, and allowlist entries with policies (a scope set).
     let mut writers = Vec::new();
     for w in 0..4u64 {

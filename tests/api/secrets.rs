@@ -2,11 +2,11 @@
 //! is driven through every kind of endpoint that takes or returns a secret, and its whole
 //! output is searched for each token, secret and key it saw.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_KEY, Backend, TestDb, in_days, spawn_with};
+use crate::support::{ADMIN_KEY, Backend, TestDb, in_days, spawn_with, start_binary};
 
 struct Client {
     base: String,
@@ -51,49 +51,27 @@ async fn no_secret_reaches_the_logs_at_trace_level() {
     seeded.seed().await;
     let db = seeded.stop().await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let log_path = std::env::temp_dir().join(format!(
         "patrol-secrets-{}.log",
         crate::support::random_suffix()
     ));
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"))
-        .arg("serve")
-        .env("PATROL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PATROL_DATABASE_URL", &db.url)
-        .env("PATROL_ADMIN_KEY", ADMIN_KEY)
-        .env("PATROL_ARGON2", "m=256,t=1,p=1")
-        .env(
-            "PATROL_WEBHOOK_URL",
-            "http://127.0.0.1:9/hook?key=webhook-credential-0123",
-        )
-        .env("RUST_LOG", "trace")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let (mut child, base) = start_binary(
+        &db,
+        &[
+            (
+                "PATROL_WEBHOOK_URL",
+                "http://127.0.0.1:9/hook?key=webhook-credential-0123",
+            ),
+            ("RUST_LOG", "trace"),
+        ],
+        Some(log),
+    )
+    .await;
     let client = Client {
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         http: reqwest::Client::new(),
     };
-    let started = Instant::now();
-    while client
-        .http
-        .get(format!("{}/readyz", client.base))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "patrol did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let mut secrets: Vec<String> = vec![ADMIN_KEY.to_owned(), "webhook-credential-0123".to_owned()];
 
     // A service key, used once.

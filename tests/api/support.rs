@@ -380,3 +380,44 @@ pub fn in_days(days: i64) -> String {
     let today = patrol::clock::date_of(patrol::clock::now());
     patrol::clock::format_date(today + time::Duration::days(days))
 }
+
+/// The real `patrol` binary, serving `db` on a free loopback port with the tests' admin
+/// key and cheap argon2, `env` on top, its output to `output`. Returns it and its base
+/// URL once `/readyz` answers.
+pub async fn start_binary(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    output: Option<std::fs::File>,
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_patrol"));
+    command
+        .arg("serve")
+        .env("PATROL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PATROL_DATABASE_URL", &db.url)
+        .env("PATROL_ADMIN_KEY", ADMIN_KEY)
+        .env("PATROL_ARGON2", "m=256,t=1,p=1")
+        .envs(env.iter().copied());
+    match output {
+        Some(file) => command.stdout(file.try_clone().unwrap()).stderr(file),
+        None => command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    };
+    let child = command.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "patrol did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (child, base)
+}
