@@ -237,7 +237,8 @@ fn serve(config: Option<&Path>, migrate: bool) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let address = app.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%address, backend = ?app.service().store().backend(), "patrol is listening");
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        app.run_until_stopped().await;
+        Ok::<(), String>(())
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,

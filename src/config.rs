@@ -21,6 +21,11 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a client may take to send a request's head (request line and headers)
+    /// before its connection is closed, counted from the end of its last request.
+    pub header_timeout: Duration,
+    /// The largest request head accepted (request line and headers), in bytes.
+    pub header_limit: usize,
     /// `PATROL_DATABASE_URL`: `sqlite://patrol.db` (created when missing) or `postgres://...`.
     pub database_url: String,
     /// `PATROL_ADMIN_KEY`: a bootstrap admin service key.
@@ -139,6 +144,12 @@ impl Default for Settings {
             log_json: false,
             request_timeout: Duration::from_secs(10),
             body_limit: 1024 * 1024,
+            // hyper's own default. An idle keep-alive connection is waiting for a head
+            // too, so this is also how long one is kept (docs/gateway.md).
+            header_timeout: Duration::from_secs(30),
+            // nginx's default total (`large_client_header_buffers 4 8k`): a gateway may
+            // forward every header of the original request.
+            header_limit: 32 * 1024,
             database_url: "sqlite://patrol.db".to_owned(),
             admin_key: None,
             argon2: Argon2Params::default(),
@@ -179,6 +190,8 @@ struct FileSettings {
     log_format: Option<String>,
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    header_limit_bytes: Option<usize>,
     database_url: Option<String>,
     argon2: Option<String>,
     personal_token_prefix: Option<String>,
@@ -235,6 +248,22 @@ impl Settings {
         }
         if let Some(bytes) = file.body_limit_bytes {
             settings.body_limit = bytes;
+        }
+        if let Some(secs) = file.header_timeout_secs {
+            if secs == 0 {
+                return Err(file_error(
+                    "`header_timeout_secs` must be at least 1".into(),
+                ));
+            }
+            settings.header_timeout = Duration::from_secs(secs);
+        }
+        if let Some(bytes) = file.header_limit_bytes {
+            if bytes < 1024 {
+                return Err(file_error(
+                    "`header_limit_bytes` must be at least 1024".into(),
+                ));
+            }
+            settings.header_limit = bytes;
         }
         if let Some(url) = file.database_url {
             settings.database_url = url;

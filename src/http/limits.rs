@@ -1,6 +1,8 @@
 //! Limits on what one request or one caller may take: per-caller rate limits (tower
-//! governor's GCRA) on the management, admin and token-holder routes, and JSON bodies for
-//! the answers the limit layers make themselves (408, 413, 429).
+//! governor's GCRA) on the management, admin and token-holder routes, the size of a
+//! request's head (431), and JSON bodies for the answers the limit layers make
+//! themselves (408, 413, 429). The deadline for a request's head is the connection
+//! loop's (`server`).
 //!
 //! Decisions (`/v1/authorize`, `/v1/gateway/check`) are not rate limited here: a gateway
 //! is one caller carrying every end user's traffic, and it is where end users are limited
@@ -12,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -104,6 +106,29 @@ pub fn too_many(error: GovernorError) -> Response {
 
 fn json(status: StatusCode, error: String) -> Response {
     (status, axum::Json(ErrorBody { error, field: None })).into_response()
+}
+
+/// Refuses a request whose request line and headers together are over `limit` bytes
+/// (counted as they were sent: `name: value` and the line ends). Heads far over it never
+/// get here: hyper refuses them first, with a bare 431 (`server::HeadLimits`).
+pub async fn header_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let line = request.method().as_str().len()
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + "  HTTP/1.1\r\n".len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    if line + headers > limit {
+        return json(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request line and headers are over {limit} bytes"),
+        );
+    }
+    next.run(request).await
 }
 
 /// The timeout and body-limit layers answer with an empty or plain-text body: this gives

@@ -15,6 +15,7 @@ mod jobs;
 mod limits;
 pub mod openapi;
 mod page;
+mod server;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -81,6 +82,7 @@ pub struct Application {
     service: Arc<Service>,
     background: Background,
     limiter: Option<limits::Limiter>,
+    head: server::HeadLimits,
 }
 
 /// What runs beside the requests, and how often.
@@ -116,6 +118,10 @@ impl Application {
             listener,
             router: router(state, settings, limiter.as_ref()),
             limiter,
+            head: server::HeadLimits {
+                timeout: settings.header_timeout,
+                bytes: settings.header_limit,
+            },
             service,
             background: Background {
                 webhook: settings.webhook.clone(),
@@ -134,15 +140,12 @@ impl Application {
     }
 
     /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.serve(shutdown_signal()).await
+    pub async fn run_until_stopped(self) {
+        self.serve(shutdown_signal()).await;
     }
 
     /// Serves until `stop` completes (tests).
-    pub async fn serve(
-        self,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = vec![tokio::spawn(heal_forever(Arc::clone(&self.service)))];
         let service = Arc::clone(&self.service);
         tasks.push(tokio::spawn(async move { service.listen_forever().await }));
@@ -164,12 +167,7 @@ impl Application {
                 service.flush_usage_forever(every).await
             }));
         }
-        let router = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
+        server::serve(self.listener, self.router, self.head, stop).await;
         for task in tasks {
             task.abort();
         }
@@ -178,7 +176,6 @@ impl Application {
             tracing::warn!(error = %e, "token uses since the last flush are lost");
         }
         self.service.store().close().await;
-        served
     }
 }
 
@@ -228,6 +225,10 @@ fn router(state: AppState, settings: &Settings, limiter: Option<&limits::Limiter
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(from_fn_with_state(
+            settings.header_limit,
+            limits::header_limit,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,

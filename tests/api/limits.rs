@@ -1,5 +1,6 @@
-//! Limits: per-caller rate limits (429), body size (413), slow requests (408), each
-//! with a JSON error; decisions are not rate limited.
+//! Limits: per-caller rate limits (429), body size (413), head size (431), slow requests
+//! (408) and slow heads (disconnected), each with a JSON error where there is an answer;
+//! decisions are not rate limited.
 
 use std::time::Duration;
 
@@ -62,14 +63,7 @@ async fn a_caller_over_its_rate_is_told_to_wait_and_others_are_not() {
     assert_ne!(own.status, 429, "{}", own.text);
     // Decisions are never limited here: a gateway carries everyone's traffic.
     for _ in 0..20 {
-        let answer = app
-            .post(
-                "/v1/authorize",
-                json!({"token": token, "permission": "read_issue",
-                       "boundary": {"type": "project", "id": 42}}),
-            )
-            .await;
-        assert_eq!(answer.status, 200, "{}", answer.text);
+        app.decide(&token, "read_issue", 42).await;
     }
     // Made-up keys are limited before they are checked.
     let forged = || {
@@ -149,5 +143,61 @@ async fn a_client_too_slow_to_send_its_body_gets_408() {
         text.contains("application/json") && text.contains("took too long"),
         "{text}"
     );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_the_limit_is_refused_with_431_and_nothing_is_written() {
+    let app = spawn_limited(|s| s.header_limit = 2048).await;
+    let before = app.get("/v1/tokens").await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    let create = |padding: String| {
+        let app = &app;
+        async move {
+            app.call_with(
+                reqwest::Method::POST,
+                "/v1/users/1/tokens",
+                &[("X-Patrol-Key", ADMIN_KEY), ("X-Padding", &padding)],
+                Some(json!({"name": "x", "scopes": ["read_api"],
+                        "expires_at": crate::support::in_days(3)})),
+            )
+            .await
+        }
+    };
+    // Just over the limit: patrol's own answer, in JSON.
+    let over = create("a".repeat(2048)).await;
+    assert_eq!(over.status, 431, "{}", over.text);
+    assert!(json_error(&over).contains("2048 bytes"), "{}", over.text);
+    // Far over it: hyper refuses the head before it is whole, with a bare 431.
+    let far_over = create("a".repeat(64 * 1024)).await;
+    assert_eq!(far_over.status, 431, "{}", far_over.text);
+    let after = app.get("/v1/tokens").await;
+    assert_eq!(after.body, before.body, "no token was made");
+    // A head within the limit is served as ever.
+    let within = create("a".repeat(512)).await;
+    assert_eq!(within.status, 201, "{}", within.text);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_to_send_its_head_is_disconnected() {
+    let app = spawn_limited(|s| s.header_timeout = Duration::from_millis(300)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // A request line and one header, then nothing: the head never ends.
+    stream
+        .write_all(format!("GET /v1/tokens HTTP/1.1\r\nhost: {address}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("patrol lets a stalled head go within its timeout");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the connection is closed without an answer: {read:?}"
+    );
+    // Everyone else is served.
+    assert_eq!(app.get("/v1/tokens").await.status, 200);
     app.finish().await;
 }

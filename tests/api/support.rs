@@ -141,7 +141,7 @@ pub struct TestApp {
     pub service: Arc<Service>,
     pub db: Option<TestDb>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts patrol on a fresh database of `backend`.
@@ -207,7 +207,7 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+            task.await.unwrap();
         }
         self.db.take().unwrap()
     }
@@ -218,7 +218,7 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+            task.await.unwrap();
         }
     }
 
