@@ -108,7 +108,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::Conflict(db.message().to_owned())
+                Self::Conflict(conflict(db.as_ref()).to_owned())
             }
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)
@@ -116,6 +116,21 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::TypeNotFound { .. } => Self::Corrupt(e.to_string()),
             _ => Self::Unavailable(e.to_string()),
         }
+    }
+}
+
+/// What a broken uniqueness rule means to a caller, whichever backend's words said it
+/// (Postgres names the constraint, `users_username_key`; SQLite the column,
+/// `UNIQUE constraint failed: users.username`).
+fn conflict(db: &dyn sqlx::error::DatabaseError) -> &'static str {
+    let rule = db.constraint().unwrap_or_else(|| db.message());
+    if rule.contains("username") {
+        "`username` is taken by another user"
+    } else if rule.contains("job_id") {
+        "this job already has a token"
+    } else {
+        // Lookup ids and idempotency keys: drawn at random or derived, never the caller's.
+        "the change collides with a row the store holds; try again"
     }
 }
 

@@ -695,6 +695,16 @@ async fn unique_rules_are_conflicts(backend: Backend) {
     tx.insert_service_key(&key).await.unwrap();
     let again = tx.insert_service_key(&key).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    drop(tx);
+
+    // The message names the field, not the backend's constraint.
+    let mut tx = store.begin().await.unwrap();
+    tx.put_user(1, &user("alice")).await.unwrap();
+    let again = tx.put_user(2, &user("alice")).await;
+    assert!(
+        matches!(&again, Err(StoreError::Conflict(m)) if m == "`username` is taken by another user"),
+        "{again:?}"
+    );
     finish(store, db).await;
 }
 
@@ -763,7 +773,7 @@ async fn job_tokens_round_trip(backend: Backend) {
         })
         .await;
     assert!(
-        matches!(again, Err(StoreError::Conflict(_))),
+        matches!(&again, Err(StoreError::Conflict(m)) if m == "this job already has a token"),
         "one token per job: {again:?}"
     );
     drop(tx);
