@@ -103,6 +103,8 @@ impl Modify for OptionalBodies {
 struct RateLimited;
 
 /// Tags of the rate-limited routes: everything but decisions, the catalog and operations.
+/// `limits::the_document_names_429_on_exactly_the_limited_operations` calls every
+/// operation to keep this and `router`'s `limited(...)` in step.
 const RATE_LIMITED_TAGS: [&str; 5] = ["directory", "tokens", "jobs", "admin", "gitlab"];
 
 impl Modify for RateLimited {

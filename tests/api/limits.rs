@@ -201,3 +201,46 @@ async fn a_client_too_slow_to_send_its_head_is_disconnected() {
     assert_eq!(app.get("/v1/tokens").await.status, 200);
     app.finish().await;
 }
+
+/// The published document and the router agree on which operations are rate limited:
+/// each operation is called twice with a made-up key of its own under a burst of one, and
+/// answers 429 the second time exactly when the document says it may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_names_429_on_exactly_the_limited_operations() {
+    let app = spawn_limited(|s| {
+        s.rate_limit = Some(RateLimit {
+            per_second: 1,
+            burst: 1,
+        });
+    })
+    .await;
+    let document: Value = serde_json::from_str(&patrol::http::openapi::document()).unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let concrete = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "1" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, operation) in item.as_object().unwrap() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let key = format!("made-up-{method}-{path}");
+            let headers = [("X-Patrol-Key", key.as_str())];
+            app.call_with(method.clone(), &concrete, &headers, None)
+                .await;
+            let second = app
+                .call_with(method.clone(), &concrete, &headers, None)
+                .await
+                .status;
+            let documented = operation["responses"].get("429").is_some();
+            assert_eq!(
+                second == 429,
+                documented,
+                "{method} {path}: second call {second}, 429 documented: {documented}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} operations");
+    app.finish().await;
+}
