@@ -337,6 +337,23 @@ async fn deletes_remove_and_unknown_ones_are_404s(backend: Backend) {
         answer.text
     );
 
+    // Bob, a guest of acme/app only, leaves it.
+    let bob = app.token(2, json!({"name": "bob", "scopes": ["read_api"], "expires_at": crate::support::in_days(3)})).await.1;
+    assert_eq!(app.reason(&bob, "read_issue", 42).await, "granted");
+    assert_eq!(
+        app.delete("/v1/directory/projects/42/members/2")
+            .await
+            .status,
+        204
+    );
+    assert_ne!(app.reason(&bob, "read_issue", 42).await, "granted");
+    assert_eq!(
+        app.delete("/v1/directory/projects/42/members/2")
+            .await
+            .status,
+        404
+    );
+
     assert_eq!(app.delete("/v1/directory/projects/42").await.status, 204);
     assert_eq!(
         app.reason(&token, "read_issue", 42).await,

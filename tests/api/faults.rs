@@ -332,3 +332,268 @@ mod killed_mid_writes {
         super::kill_mid_writes(crate::support::Backend::Postgres).await;
     }
 }
+
+/// With the store gone, every operation that documents a 503 answers one (JSON, with
+/// `Retry-After`) to a request that would otherwise succeed: none fails open, none
+/// fails with a 500. What is answered from memory by design is not in the list: settings,
+/// a project's job token scope, and decisions (the gateway, `GET /api/v4/user`), which
+/// answer 503 when the replica is deaf to the store's changes (Postgres:
+/// `store_outage_under_load_never_allows_and_heals_without_a_restart`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_503_while_the_store_is_gone() {
+    let app = spawn_with(TestDb::new(Backend::Sqlite).await, |s| s.rate_limit = None).await;
+    app.seed().await;
+    let legacy = |user: u64, scopes: &[&str]| {
+        app.token(
+            user,
+            json!({"name": "t", "scopes": scopes, "expires_at": in_days(30)}),
+        )
+    };
+    let (alice_id, alice) = legacy(1, &["api"]).await;
+    let (_, root) = legacy(3, &["api", "admin_mode"]).await;
+    let (_, spare) = legacy(1, &["read_api"]).await;
+    let in_an_hour = patrol::clock::rfc3339(patrol::clock::now() + 3600);
+    let job = app
+        .post(
+            "/v1/jobs",
+            json!({"project_id": 42, "user_id": 1, "job_id": 5, "expires_at": in_an_hour}),
+        )
+        .await;
+    assert_eq!(job.status, 201, "{}", job.text);
+    let allowed = app
+        .post(
+            "/v1/projects/42/job-token-scope/allowlist",
+            json!({"source_project_id": 43}),
+        )
+        .await;
+    assert!(allowed.status.is_success(), "{}", allowed.text);
+    // Warm every credential, so that what follows reaches the handlers.
+    for token in [&alice, &root] {
+        let answer = app
+            .call_with(
+                reqwest::Method::GET,
+                "/api/v4/user",
+                &[("PRIVATE-TOKEN", token)],
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    app.service.store().close().await;
+
+    let token_body = json!({"name": "x", "scopes": ["read_api"], "expires_at": in_days(3)});
+    let cases: Vec<(&str, String, Option<&str>, Option<serde_json::Value>)> = vec![
+        (
+            "GET",
+            "/api/v4/personal_access_tokens".into(),
+            Some(&alice),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v4/personal_access_tokens/{alice_id}"),
+            Some(&alice),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/api/v4/personal_access_tokens/{alice_id}"),
+            Some(&alice),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v4/personal_access_tokens/self/rotate".into(),
+            Some(&alice),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v4/user/personal_access_tokens".into(),
+            Some(&alice),
+            Some(token_body.clone()),
+        ),
+        (
+            "POST",
+            "/api/v4/users/1/personal_access_tokens".into(),
+            Some(&root),
+            Some(token_body.clone()),
+        ),
+        ("GET", "/v1/tokens/self".into(), Some(&alice), None),
+        ("DELETE", "/v1/tokens/self".into(), Some(&alice), None),
+        ("POST", "/v1/tokens/self/rotate".into(), Some(&alice), None),
+        ("GET", "/v1/audit-events".into(), None, None),
+        (
+            "POST",
+            "/v1/directory/batch".into(),
+            None,
+            Some(json!({"users": [{"id": 10, "username": "dave"}]})),
+        ),
+        (
+            "PUT",
+            "/v1/directory/users/20".into(),
+            None,
+            Some(json!({"username": "erin"})),
+        ),
+        ("DELETE", "/v1/directory/users/2".into(), None, None),
+        (
+            "PUT",
+            "/v1/directory/groups/20".into(),
+            None,
+            Some(json!({"path": "newco", "name": "N", "visibility": "private"})),
+        ),
+        ("DELETE", "/v1/directory/groups/8".into(), None, None),
+        (
+            "PUT",
+            "/v1/directory/projects/50".into(),
+            None,
+            Some(
+                json!({"namespace": {"kind": "group", "id": 7}, "path": "p", "name": "P", "visibility": "private"}),
+            ),
+        ),
+        ("DELETE", "/v1/directory/projects/44".into(), None, None),
+        (
+            "PUT",
+            "/v1/directory/projects/42/members/2".into(),
+            None,
+            Some(json!({"access_level": 30})),
+        ),
+        (
+            "DELETE",
+            "/v1/directory/projects/42/members/2".into(),
+            None,
+            None,
+        ),
+        (
+            "PUT",
+            "/v1/directory/groups/7/members/2".into(),
+            None,
+            Some(json!({"access_level": 30})),
+        ),
+        (
+            "DELETE",
+            "/v1/directory/groups/7/members/1".into(),
+            None,
+            None,
+        ),
+        (
+            "PUT",
+            "/v1/groups/7/token-policy".into(),
+            None,
+            Some(json!({"enforce_fine_grained": true})),
+        ),
+        (
+            "PUT",
+            "/v1/settings".into(),
+            None,
+            Some(
+                json!({"max_lifetime_days": 90, "require_expiry": true, "allow_legacy_token_creation": true}),
+            ),
+        ),
+        ("GET", "/v1/service-keys".into(), None, None),
+        (
+            "POST",
+            "/v1/service-keys".into(),
+            None,
+            Some(json!({"name": "k", "role": "manage"})),
+        ),
+        ("DELETE", "/v1/service-keys/1".into(), None, None),
+        (
+            "POST",
+            "/v1/jobs".into(),
+            None,
+            Some(json!({"project_id": 42, "user_id": 1, "job_id": 6, "expires_at": in_an_hour})),
+        ),
+        ("DELETE", "/v1/jobs/5".into(), None, None),
+        (
+            "PATCH",
+            "/v1/projects/42/job-token-scope".into(),
+            None,
+            Some(json!({"inbound_enabled": false})),
+        ),
+        (
+            "GET",
+            "/v1/projects/42/job-token-scope/allowlist".into(),
+            None,
+            None,
+        ),
+        (
+            "POST",
+            "/v1/projects/42/job-token-scope/allowlist".into(),
+            None,
+            Some(json!({"source_group_id": 9})),
+        ),
+        (
+            "DELETE",
+            "/v1/projects/42/job-token-scope/allowlist/projects/43".into(),
+            None,
+            None,
+        ),
+        (
+            "DELETE",
+            "/v1/projects/42/job-token-scope/allowlist/groups/9".into(),
+            None,
+            None,
+        ),
+        ("GET", "/v1/tokens".into(), None, None),
+        (
+            "POST",
+            "/v1/users/1/tokens".into(),
+            None,
+            Some(token_body.clone()),
+        ),
+        ("GET", format!("/v1/tokens/{alice_id}"), None, None),
+        (
+            "PATCH",
+            format!("/v1/tokens/{alice_id}"),
+            None,
+            Some(json!({"name": "renamed"})),
+        ),
+        ("POST", format!("/v1/tokens/{alice_id}/rotate"), None, None),
+        (
+            "POST",
+            format!("/v1/tokens/{alice_id}/duplicate"),
+            None,
+            Some(json!({"name": "copy"})),
+        ),
+        ("DELETE", format!("/v1/tokens/{alice_id}"), None, None),
+        (
+            "POST",
+            "/v1/tokens/revoke-by-value".into(),
+            None,
+            Some(json!({"token": spare})),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, token, body) in cases {
+        let bearer;
+        let headers: Vec<(&str, &str)> = match token {
+            Some(token) => {
+                bearer = format!("Bearer {token}");
+                vec![("Authorization", bearer.as_str())]
+            }
+            None if path == "/v1/gateway/check" => {
+                vec![
+                    ("X-Patrol-Key", ADMIN_KEY),
+                    ("PRIVATE-TOKEN", alice.as_str()),
+                    ("X-Original-Method", "GET"),
+                    ("X-Original-URI", "/api/v4/projects/42/issues"),
+                ]
+            }
+            None => vec![("X-Patrol-Key", ADMIN_KEY)],
+        };
+        let answer = app
+            .call_with(method.parse().unwrap(), &path, &headers, body)
+            .await;
+        let fine = answer.status == 503
+            && answer.headers.contains_key("retry-after")
+            && answer.body.get("error").is_some();
+        if !fine {
+            failures.push(format!(
+                "{method} {path}: {} {}",
+                answer.status, answer.text
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -12,7 +12,8 @@ use crate::support::{Answer, Backend, TestApp, in_days, spawn};
 on_both_backends!(
     gitlab_paths_fields_and_statuses,
     python_gitlab_works_unchanged,
-    a_token_creates_tokens_only_within_what_it_holds
+    a_token_creates_tokens_only_within_what_it_holds,
+    a_token_without_the_routes_permission_is_forbidden
 );
 
 async fn as_token(
@@ -407,5 +408,28 @@ async fn a_token_creates_tokens_only_within_what_it_holds(backend: Backend) {
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
+    app.finish().await;
+}
+
+/// A genuine token whose permissions do not cover a route of the token API gets 403,
+/// not 401 (it is alive) and not 404.
+async fn a_token_without_the_routes_permission_is_forbidden(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (id, token) = app.alice_token(&["read_issue"]).await;
+    for (method, path) in [
+        (Method::GET, "/api/v4/user".to_owned()),
+        (Method::GET, format!("/api/v4/personal_access_tokens/{id}")),
+        (
+            Method::DELETE,
+            format!("/api/v4/personal_access_tokens/{id}"),
+        ),
+        (Method::DELETE, "/v1/tokens/self".to_owned()),
+    ] {
+        let answer = as_token(&app, method.clone(), &path, &token, None).await;
+        assert_eq!(answer.status, 403, "{method} {path}: {}", answer.text);
+    }
+    // And the token is still alive: nothing was revoked.
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
     app.finish().await;
 }

@@ -247,6 +247,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Answer {
+        let method_name = method.to_string();
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address));
@@ -258,6 +259,7 @@ impl TestApp {
         }
         let response = request.send().await.unwrap();
         let status = response.status();
+        note_status(&method_name, path, status);
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -420,4 +422,23 @@ pub async fn start_binary(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     (child, base)
+}
+
+/// Appends `METHOD path status` to the file `PATROL_SEEN_STATUSES` names, when it names
+/// one: `tests/schema/coverage.py` holds what the suites saw against the statuses the
+/// OpenAPI document promises.
+fn note_status(method: &str, path: &str, status: StatusCode) {
+    use std::io::Write;
+    let Some(file) = std::env::var("PATROL_SEEN_STATUSES").ok() else {
+        return;
+    };
+    let line = format!("{method} {path} {}\n", status.as_u16());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!("cannot note a status in {file}: {e}");
+    }
 }

@@ -62,3 +62,15 @@ class FreshToken:
     def set(self, case, data, context):
         case.headers = case.headers or {}
         case.headers["PRIVATE-TOKEN"] = data
+
+
+_SEEN = os.environ.get("PATROL_SEEN_STATUSES")
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Notes `METHOD path status` for tests/schema/coverage.py."""
+    if _SEEN:
+        path = response.request.path_url
+        with open(_SEEN, "a", encoding="utf-8") as seen:
+            seen.write(f"{case.method.upper()} {path} {response.status_code}\n")
