@@ -151,6 +151,30 @@ async fn store_outage_under_load_never_allows_and_heals_without_a_restart() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 503, "not ready while the store is away");
+    // What else answers from memory refuses as well: the gateway and the token API.
+    let gate = app
+        .call_with(
+            reqwest::Method::GET,
+            "/v1/gateway/check",
+            &[
+                ("X-Patrol-Key", ADMIN_KEY),
+                ("PRIVATE-TOKEN", &alive),
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/projects/42/issues"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(gate.status, 503, "{}", gate.text);
+    let user = app
+        .call_with(
+            reqwest::Method::GET,
+            "/api/v4/user",
+            &[("PRIVATE-TOKEN", &alive)],
+            None,
+        )
+        .await;
+    assert_eq!(user.status, 503, "{}", user.text);
 
     proxy.restore();
     outage.store(false, Ordering::SeqCst);

@@ -431,5 +431,14 @@ async fn a_token_without_the_routes_permission_is_forbidden(backend: Backend) {
     }
     // And the token is still alive: nothing was revoked.
     assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+
+    // An administrator revokes it; a second revocation is GitLab's 400.
+    let admin = admin_token(&app).await;
+    let path = format!("/api/v4/personal_access_tokens/{id}");
+    let first = as_token(&app, Method::DELETE, &path, &admin, None).await;
+    assert_eq!(first.status, 204, "{}", first.text);
+    let again = as_token(&app, Method::DELETE, &path, &admin, None).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert!(again.text.contains("already revoked"), "{}", again.text);
     app.finish().await;
 }

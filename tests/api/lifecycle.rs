@@ -328,6 +328,13 @@ async fn updates_follow_the_rules_of_creation(backend: Backend) {
             .status,
         409
     );
+    assert_eq!(
+        app.post(&format!("/v1/tokens/{job_id}/duplicate"), json!({}))
+            .await
+            .status,
+        409,
+        "a job token is not duplicated"
+    );
     app.finish().await;
 }
 
