@@ -189,17 +189,18 @@ async fn visible_token(
 #[utoipa::path(get, path = "/api/v4/user", tag = "gitlab",
     responses((status = 200, body = Object), (status = 401, body = GitlabError),
         (status = 403, body = GitlabError),
-        (status = 404, body = GitlabError),
         (status = 503, description = "The store cannot answer now", body = super::ErrorBody)),
     security(("token" = [])))]
 pub async fn current_user(
     State(state): State<AppState>,
     caller: Requester,
 ) -> Result<Json<serde_json::Value>, Response> {
+    // Removed from the directory since the token's check: as the check would now say,
+    // the token's user cannot act (403).
     let user = state
         .service
         .user(caller.user_id)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "404 Not Found"))?;
+        .ok_or_else(|| error(StatusCode::FORBIDDEN, "403 Forbidden"))?;
     Ok(Json(serde_json::json!({
         "id": caller.user_id,
         "username": user.username,
