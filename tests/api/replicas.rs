@@ -336,3 +336,64 @@ async fn a_replica_that_lost_its_connection_rebuilds_from_the_store() {
     b.stop_replica().await;
     a.finish().await;
 }
+
+/// Two replicas asked at once to give one username to two users: the store's uniqueness
+/// rule backs each replica's own check, so exactly one wins; the other is refused with
+/// 422 (its replica already knew) or 409 (the store refused the commit), and both
+/// replicas then agree on who has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_for_one_username_give_it_to_one_user() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let b = spawn_replica(&db, |_| {}).await;
+    let a = spawn_on(db).await;
+    let mut outcomes = std::collections::BTreeMap::<(u16, u16), usize>::new();
+    for round in 0..20u64 {
+        let name = format!("racer-{round}");
+        // One replica takes it in a batch, the other one user at a time; they swap
+        // every round, so that either way may lose.
+        let (batcher, putter) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (by_batch, by_put) = (100 + 2 * round, 101 + 2 * round);
+        let path = format!("/v1/directory/users/{by_put}");
+        let (batched, put) = tokio::join!(
+            batcher.post(
+                "/v1/directory/batch",
+                json!({"users": [{"id": by_batch, "username": name}]})
+            ),
+            putter.put(&path, json!({"username": name})),
+        );
+        let statuses = (batched.status.as_u16(), put.status.as_u16());
+        *outcomes.entry(statuses).or_default() += 1;
+        let (winner, loser, lost) = match statuses {
+            (200, 409 | 422) => (by_batch, by_put, &put),
+            (409 | 422, 204) => (by_put, by_batch, &batched),
+            _ => panic!(
+                "round {round}: {statuses:?}: {} / {}",
+                batched.text, put.text
+            ),
+        };
+        assert!(
+            lost.text.contains("taken"),
+            "the refusal says why: {}",
+            lost.text
+        );
+        // Both replicas come to know the winner, and neither knows the loser.
+        let body = json!({"name": "t", "scopes": ["read_api"], "expires_at": in_days(3)});
+        for replica in [&a, &b] {
+            within("the winner is known", || async {
+                replica
+                    .post(&format!("/v1/users/{winner}/tokens"), body.clone())
+                    .await
+                    .status
+                    == 201
+            })
+            .await;
+            let for_loser = replica
+                .post(&format!("/v1/users/{loser}/tokens"), body.clone())
+                .await;
+            assert_eq!(for_loser.status, 404, "{}", for_loser.text);
+        }
+    }
+    eprintln!("(batch, put) statuses over 20 rounds: {outcomes:?}");
+    b.stop_replica().await;
+    a.finish().await;
+}
