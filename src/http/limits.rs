@@ -108,32 +108,19 @@ fn json(status: StatusCode, error: String) -> Response {
     (status, axum::Json(ErrorBody { error, field: None })).into_response()
 }
 
-/// Refuses a request whose request line and headers together are over `limit` bytes
-/// (counted as they were sent: `name: value` and the line ends). Heads far over it never
-/// get here: hyper refuses them first, with a bare 431 (`server::HeadLimits`).
-pub async fn header_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    let uri = request.uri();
-    let line = request.method().as_str().len()
-        + uri.authority().map_or(0, |a| a.as_str().len())
-        + uri.path_and_query().map_or(0, |p| p.as_str().len())
-        + "  HTTP/1.1\r\n".len();
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
-        .sum();
-    if line + headers > limit {
+/// One middleware for what the limits answer themselves, so that a request pays for one
+/// and not two: it refuses a request whose request line and headers together are over
+/// `head_limit` bytes (431; counted as sent, `name: value` and the line ends; heads far
+/// over it never get here, hyper refuses them first with a bare 431, see
+/// `server::HeadLimits`), and gives the timeout (408) and body-limit (413) layers'
+/// answers, empty or plain text, the JSON body every other error has.
+pub async fn guard(State(head_limit): State<usize>, request: Request, next: Next) -> Response {
+    if head_size(&request) > head_limit {
         return json(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!("the request line and headers are over {limit} bytes"),
+            format!("the request line and headers are over {head_limit} bytes"),
         );
     }
-    next.run(request).await
-}
-
-/// The timeout and body-limit layers answer with an empty or plain-text body: this gives
-/// those answers the JSON body every other error has.
-pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let is_json = response
         .headers()
@@ -148,4 +135,19 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         _ => return response,
     };
     json(response.status(), message.to_owned())
+}
+
+/// The request line and headers as they were sent, in bytes.
+fn head_size(request: &Request) -> usize {
+    let uri = request.uri();
+    let line = request.method().as_str().len()
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + "  HTTP/1.1\r\n".len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + headers
 }

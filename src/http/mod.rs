@@ -225,15 +225,11 @@ fn router(state: AppState, settings: &Settings, limiter: Option<&limits::Limiter
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
-        .layer(from_fn_with_state(
-            settings.header_limit,
-            limits::header_limit,
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(limits::json_errors))
+        .layer(from_fn_with_state(settings.header_limit, limits::guard))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         // The path only: a query string may carry a token (`private_token=`), and a
         // token's plaintext is never logged.

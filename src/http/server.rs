@@ -2,7 +2,7 @@
 //! `axum::serve` cannot be. A client gets `header_timeout` to send a request's head (a
 //! slow-loris client is disconnected, not waited for), and a head larger than the
 //! buffer hyper may grow for it is refused by hyper with a bare 431; the JSON 431 below
-//! that size is `limits::header_limit`'s.
+//! that size is `limits::guard`'s.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,7 +26,7 @@ pub struct HeadLimits {
 
 impl HeadLimits {
     /// hyper's read buffer: twice the head limit, so that heads a little over it reach
-    /// `limits::header_limit` and get its JSON answer (hyper needs at least 8 KiB).
+    /// `limits::guard` and get its JSON answer (hyper needs at least 8 KiB).
     fn buffer(self) -> usize {
         self.bytes.saturating_mul(2).max(8 * 1024)
     }
