@@ -38,7 +38,8 @@ def main() -> int:
 
     with open(seen_path, encoding="utf-8") as f:
         for line in f:
-            method, path, status = line.split()
+            method, rest = line.rstrip("\n").split(" ", 1)
+            path, status = rest.rsplit(" ", 1)
             path = path.split("?", 1)[0]
             for _, template, pattern in patterns:
                 if pattern.match(path):
