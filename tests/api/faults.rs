@@ -10,7 +10,9 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{ADMIN_KEY, Backend, TestApp, TestDb, in_days, spawn_with, start_binary};
+use crate::support::{
+    ADMIN_KEY, Backend, TestApp, TestDb, in_an_hour, in_days, spawn_with, start_binary,
+};
 
 /// A TCP proxy in front of Postgres that the test can cut (every connection closed, new
 /// ones dropped at once) and restore.
@@ -376,11 +378,10 @@ async fn every_operation_answers_503_while_the_store_is_gone() {
     let (alice_id, alice) = legacy(1, &["api"]).await;
     let (_, root) = legacy(3, &["api", "admin_mode"]).await;
     let (_, spare) = legacy(1, &["read_api"]).await;
-    let in_an_hour = patrol::clock::rfc3339(patrol::clock::now() + 3600);
     let job = app
         .post(
             "/v1/jobs",
-            json!({"project_id": 42, "user_id": 1, "job_id": 5, "expires_at": in_an_hour}),
+            json!({"project_id": 42, "user_id": 1, "job_id": 5, "expires_at": in_an_hour()}),
         )
         .await;
     assert_eq!(job.status, 201, "{}", job.text);
@@ -526,7 +527,7 @@ async fn every_operation_answers_503_while_the_store_is_gone() {
             "POST",
             "/v1/jobs".into(),
             None,
-            Some(json!({"project_id": 42, "user_id": 1, "job_id": 6, "expires_at": in_an_hour})),
+            Some(json!({"project_id": 42, "user_id": 1, "job_id": 6, "expires_at": in_an_hour()})),
         ),
         ("DELETE", "/v1/jobs/5".into(), None, None),
         (

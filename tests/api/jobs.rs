@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, spawn, spawn_on};
+use crate::support::{Backend, TestApp, in_an_hour, spawn, spawn_on};
 
 on_both_backends!(
     cross_project_decisions,
@@ -16,11 +16,6 @@ on_both_backends!(
     scopes_survive_a_restart,
     deleting_a_source_forgets_its_links,
 );
-
-/// An hour from now, RFC 3339.
-fn in_an_hour() -> String {
-    patrol::clock::rfc3339(patrol::clock::now() + 3600)
-}
 
 /// Mints a job token; returns its plaintext.
 async fn job(app: &TestApp, job_id: u64, project_id: u64, user_id: u64) -> String {

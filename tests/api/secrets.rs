@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_KEY, Backend, TestDb, in_days, spawn_with, start_binary};
+use crate::support::{ADMIN_KEY, Backend, TestDb, in_an_hour, in_days, spawn_with, start_binary};
 
 struct Client {
     base: String,
@@ -109,7 +109,7 @@ async fn no_secret_reaches_the_logs_at_trace_level() {
             Method::POST,
             "/v1/jobs",
             Some(json!({"project_id": 42, "user_id": 1, "job_id": 77,
-                        "expires_at": patrol::clock::rfc3339(patrol::clock::now() + 3600)})),
+                        "expires_at": in_an_hour()})),
         )
         .await;
     let [legacy, fine, job] =

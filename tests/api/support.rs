@@ -377,6 +377,11 @@ impl TestApp {
     }
 }
 
+/// An hour from now, RFC 3339 (a job token's expiry).
+pub fn in_an_hour() -> String {
+    patrol::clock::rfc3339(patrol::clock::now() + 3600)
+}
+
 /// A date `days` from today, `YYYY-MM-DD`.
 pub fn in_days(days: i64) -> String {
     let today = patrol::clock::date_of(patrol::clock::now());
