@@ -50,6 +50,40 @@ pub struct Settings {
     /// `PATROL_RATE_LIMIT`: requests per second per caller on the management, admin and
     /// token-holder routes (`off`: none).
     pub rate_limit: Option<RateLimit>,
+    /// `PATROL_GATEWAY` (`auto`): the proxy in front of the gateway check, whose way of
+    /// sending the original request is the only one read.
+    pub gateway: Gateway,
+}
+
+/// Which proxy asks the gateway check, and so where the original request is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Gateway {
+    /// Whichever of the three conventions a request carries; two that disagree are refused.
+    #[default]
+    Auto,
+    /// `X-Original-Method` and `X-Original-URI` (nginx `auth_request`).
+    Nginx,
+    /// `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik ForwardAuth).
+    Traefik,
+    /// The check request's own method and the path after `/v1/gateway/check` (Envoy
+    /// ext_authz).
+    Envoy,
+}
+
+impl std::str::FromStr for Gateway {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "nginx" => Ok(Self::Nginx),
+            "traefik" => Ok(Self::Traefik),
+            "envoy" => Ok(Self::Envoy),
+            other => Err(format!(
+                "must be `auto`, `nginx`, `traefik` or `envoy`, not `{other}`"
+            )),
+        }
+    }
 }
 
 /// A caller's sustained rate and the burst it may spend at once.
@@ -164,6 +198,7 @@ impl Default for Settings {
                 per_second: 100,
                 burst: 200,
             }),
+            gateway: Gateway::Auto,
         }
     }
 }
@@ -199,6 +234,7 @@ struct FileSettings {
     webhook_url: Option<String>,
     track_usage: Option<bool>,
     rate_limit: Option<String>,
+    gateway: Option<String>,
 }
 
 impl Settings {
@@ -304,6 +340,17 @@ impl Settings {
         if let Some(limit) = file.rate_limit {
             settings.rate_limit =
                 RateLimit::parse(&limit).map_err(|e| file_error(format!("`rate_limit` {e}")))?;
+        }
+        if let Some(gateway) = file.gateway {
+            settings.gateway = gateway
+                .parse()
+                .map_err(|e| file_error(format!("`gateway` {e}")))?;
+        }
+        if let Some(gateway) = env("PATROL_GATEWAY") {
+            settings.gateway = gateway.parse().map_err(|message| ConfigError::Env {
+                name: "PATROL_GATEWAY",
+                message,
+            })?;
         }
         if let Some(limit) = env("PATROL_RATE_LIMIT") {
             settings.rate_limit = RateLimit::parse(&limit).map_err(|message| ConfigError::Env {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::directory::Invalid;
-use crate::domain::{AccessKind, AccessLevel};
+use crate::domain::{AccessKind, AccessLevel, MinRole};
 use crate::engine::{Grant, GranularScope, GroupId, ProjectId, Snapshot, Token, TokenId, UserId};
 use crate::store::{InstanceSettings, TokenKindName, TokenRecord};
 
@@ -257,10 +257,14 @@ impl CreateToken {
                 }
                 let mut names: Vec<String> = Vec::new();
                 for (i, scope) in scopes.iter().enumerate() {
-                    if catalog.scope(scope).is_none() {
+                    let known = catalog.scope(scope).ok_or_else(|| {
+                        Invalid::new(format!("scopes[{i}]"), format!("`{scope}` is not a scope"))
+                    })?;
+                    // Whoever asks: a manage key, an admin, or a token.
+                    if known.admin_only && !user.admin {
                         return Err(Invalid::new(
                             format!("scopes[{i}]"),
-                            format!("`{scope}` is not a scope"),
+                            format!("`{scope}` is given only to administrators"),
                         ));
                     }
                     if !names.contains(scope) {
@@ -413,6 +417,16 @@ fn check_granular_scope(
         let permission = catalog
             .permission_by_name(name)
             .ok_or_else(|| Invalid::new(field(), format!("`{name}` is not a permission")))?;
+        if !user_is_admin
+            && boundaries
+                .iter()
+                .any(|&b| permission.min_role(b) == Some(MinRole::Admin))
+        {
+            return Err(Invalid::new(
+                field(),
+                format!("`{name}` is given only to administrators"),
+            ));
+        }
         if !boundaries.iter().any(|&b| permission.min_role(b).is_some()) {
             return Err(Invalid::new(
                 field(),

@@ -297,7 +297,9 @@ fn granted(catalog: &Catalog, spec: &GrantSpec) -> Granted {
     };
     let mut out = Granted::default();
     match (spec, grant(catalog, spec)) {
-        (GrantSpec::Legacy(_), Grant::Legacy { permissions }) => out.legacy = among(&permissions),
+        (GrantSpec::Legacy(_), Grant::Legacy { permissions, .. }) => {
+            out.legacy = among(&permissions)
+        }
         (GrantSpec::FineGrained(specs), Grant::FineGrained { scopes }) => {
             for (spec, scope) in specs.iter().zip(&scopes) {
                 match spec.access {

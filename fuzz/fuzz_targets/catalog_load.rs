@@ -91,15 +91,25 @@ fuzz_target!(|data: &[u8]| {
                         format!("{concrete}/"),
                         format!("{concrete}x"),
                     ] {
-                        let found = catalog.routes.resolve(&entry.method, &path);
+                        let found = patrol::catalog::RoutePath::parse(&path)
+                            .ok()
+                            .and_then(|p| {
+                                catalog
+                                    .routes
+                                    .resolve(&entry.method, &p)
+                                    .map(|m| (m.entry.path.clone(), m.param("id").map(str::to_owned)))
+                            });
                         eprintln!(
                             "  resolve {path:?} -> {:?}",
-                            found.map(|m| (&m.entry.path, m.param("id")))
+                            found
                         );
                     }
                 }
+                let concrete_path = patrol::catalog::RoutePath::parse(&concrete);
                 assert!(
-                    catalog.routes.resolve(&entry.method, &concrete).is_some(),
+                    concrete_path
+                        .as_ref()
+                        .is_ok_and(|p| catalog.routes.resolve(&entry.method, p).is_some()),
                     "accepted route `{} {}` does not resolve ({concrete})",
                     entry.method,
                     entry.path

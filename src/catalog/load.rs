@@ -822,11 +822,11 @@ impl Builder {
         let actions: FxHashSet<&str> = permissions.iter().map(|p| p.action.as_str()).collect();
         let mut scopes: Vec<LegacyScope> = Vec::new();
         for s in sources {
-            if scopes.iter().any(|t| t.name == s.name.as_str()) {
+            if scopes.iter().any(|t| t.name == s.name.as_str()) || scopes.len() >= 64 {
                 self.report(
                     s.name.span(),
                     V::InvalidName,
-                    format!("scope `{}` is defined twice", *s.name),
+                    format!("scope `{}` is defined twice or past the 64th", *s.name),
                 );
                 continue;
             }
@@ -894,9 +894,11 @@ impl Builder {
                 }
             }
             scopes.push(LegacyScope {
+                index: u8::try_from(scopes.len()).unwrap_or(u8::MAX),
                 name: s.name.to_string(),
                 description: s.description.to_string(),
                 permissions: granted,
+                admin_only: s.admin_only,
             });
         }
         scopes

@@ -20,7 +20,8 @@ use crate::engine::PermSet;
 pub use check::{Violation, ViolationKind};
 pub use load::{EMBEDDED, LoadError, load_dir, load_embedded, load_files};
 pub use routes::{
-    RouteBoundary, RouteEntry, RouteKind, RouteMatch, RouteTable, SKIP_REASONS, split_route,
+    PathError, RouteBoundary, RouteEntry, RouteKind, RouteMatch, RoutePath, RouteTable,
+    SKIP_REASONS, split_route,
 };
 
 /// Index of a permission in its catalog.
@@ -127,10 +128,33 @@ pub struct Role {
 
 #[derive(Debug)]
 pub struct LegacyScope {
+    /// Its index in `Catalog::scopes`, its bit in a [`ScopeSet`].
+    pub index: u8,
     pub name: String,
     pub description: String,
     /// What the scope grants, closed under `implies`.
     pub permissions: PermSet,
+    /// Given only to administrators, whoever asks (`sudo`, `admin_mode`).
+    pub admin_only: bool,
+}
+
+/// A set of legacy scopes, one bit per scope of the catalog (at most 64 scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ScopeSet(pub u64);
+
+impl ScopeSet {
+    pub fn contains(self, index: u8) -> bool {
+        index < 64 && self.0 >> index & 1 == 1
+    }
+    pub fn insert(&mut self, index: u8) {
+        if index < 64 {
+            self.0 |= 1 << index;
+        }
+    }
+    /// The indices in the set, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0..64u8).filter(move |&i| self.contains(i))
+    }
 }
 
 #[derive(Debug)]

@@ -147,6 +147,9 @@ pub struct ScopeSource {
     pub permissions: Vec<Text>,
     #[serde(default)]
     pub exclude: Vec<Text>,
+    /// Only administrators may hold it (`sudo`, `admin_mode`).
+    #[serde(default)]
+    pub admin_only: bool,
 }
 
 /// `permissions/job_token_policies.yml`

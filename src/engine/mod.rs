@@ -2,15 +2,17 @@
 //! Pure: no I/O, no clock, no allocation on the path. It is the only place that says
 //! yes; every check that cannot be completed says no.
 
+mod mint;
 mod permset;
 mod snapshot;
 
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::catalog::{Catalog, Permission, PermissionId, RouteKind};
+use crate::catalog::{Catalog, Permission, PermissionId, RouteKind, RoutePath};
 use crate::domain::{AccessKind, AccessLevel, BoundaryKind, FeatureAccess, MinRole, Visibility};
 
+pub use mint::{Excess, exceeds};
 pub use permset::PermSet;
 use snapshot::NsKind;
 pub use snapshot::{
@@ -27,11 +29,16 @@ pub enum Credential {
     Token(TokenId),
 }
 
-/// What is being done: a catalog permission, or a REST route resolved through the catalog.
+/// What is being done: a catalog permission, or a REST route resolved through the
+/// catalog (the method as GitLab reads it: upper case; the path read as GitLab's router
+/// reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'a> {
     Permission(&'a str),
-    Route { method: &'a str, path: &'a str },
+    Route {
+        method: &'a str,
+        path: &'a RoutePath,
+    },
 }
 
 /// Where it is being done.
@@ -304,9 +311,23 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
                 decision.reason = Reason::Granted;
                 return decision;
             }
-            let target = found
-                .boundaries()
-                .find_map(|(kind, value)| resolve_route_boundary(snapshot, kind, value));
+            // The route's boundary, else its alternatives in order. An alternative user
+            // boundary (`/namespaces/:id`: a group, or a user's namespace) stands only
+            // when the parameter names the token user's own namespace: a parameter that
+            // names nothing else is not found, never decided on another boundary.
+            let mut boundaries = found.boundaries();
+            let primary = boundaries.next();
+            let target = primary
+                .and_then(|(kind, value)| resolve_route_boundary(snapshot, kind, value))
+                .or_else(|| {
+                    let named = primary.and_then(|(_, value)| value);
+                    boundaries.find_map(|(kind, value)| match kind {
+                        BoundaryKind::User => named
+                            .is_none_or(|v| names_user(v, &user.username))
+                            .then_some(Target::User),
+                        _ => resolve_route_boundary(snapshot, kind, value),
+                    })
+                });
             (found.required, target)
         }
     };
@@ -364,6 +385,7 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     let standing = match &token.grant {
         Grant::Legacy {
             permissions: granted,
+            ..
         } => {
             if let Some((id, _)) = permissions().find(|&(id, _)| !granted.contains(id)) {
                 return deny(decision, Reason::PermissionNotGranted, Some(id));
@@ -487,14 +509,12 @@ fn resolve(snapshot: &Snapshot, boundary: BoundaryRef<'_>) -> Option<Target> {
         BoundaryRef::ProjectPath(path) => snapshot
             .paths
             .get(path)
-            .copied()
             .and_then(live)
             .filter(|&i| matches!(snapshot.ns(i).kind, NsKind::Project(_)))
             .map(|i| Target::Namespace(i, BoundaryKind::Project)),
         BoundaryRef::GroupPath(path) => snapshot
             .paths
             .get(path)
-            .copied()
             .and_then(live)
             .filter(|&i| matches!(snapshot.ns(i).kind, NsKind::Group(_)))
             .map(|i| Target::Namespace(i, BoundaryKind::Group)),
@@ -518,7 +538,8 @@ fn resolve_route_boundary(
         BoundaryKind::Instance => Some(Target::Instance),
         BoundaryKind::Project | BoundaryKind::Group => {
             let value = value?;
-            if let Ok(id) = value.parse::<u64>() {
+            // GitLab's numeric ids are digits only (`+42` is a path, and names nothing).
+            if let Some(id) = numeric_id(value) {
                 return resolve(
                     snapshot,
                     match kind {
@@ -533,6 +554,21 @@ fn resolve_route_boundary(
             }
         }
     }
+}
+
+/// A parameter that is all ASCII digits, as a number (leading zeros allowed, as GitLab
+/// allows them).
+fn numeric_id(value: &str) -> Option<u64> {
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| value.parse().ok())
+        .flatten()
+}
+
+/// Whether a route parameter (`alice`, `Alice`) names a user's personal namespace.
+fn names_user(value: &str, username: &str) -> bool {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .is_ok_and(|v| v.eq_ignore_ascii_case(username))
 }
 
 /// Which of a fine-grained token's scopes cover the target, worked out once per
@@ -630,153 +666,6 @@ fn covers(
             })
         }
         _ => false,
-    }
-}
-
-/// Where a new token would act, as far as comparing it with another goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reach {
-    /// One project or group named by a `selected_memberships` scope.
-    Namespace(NsIdx, BoundaryKind),
-    /// Wherever the user is a member (`all_memberships`, and legacy tokens).
-    Memberships,
-    /// The user's personal projects.
-    Personal,
-    User,
-    Instance,
-}
-
-impl Reach {
-    fn applies_to(self, permission: &Permission) -> bool {
-        let kinds: &[BoundaryKind] = match self {
-            Self::Namespace(_, kind) => &[kind][..],
-            Self::Memberships => AccessKind::AllMemberships.boundaries(),
-            Self::Personal => AccessKind::PersonalProjects.boundaries(),
-            Self::User => AccessKind::User.boundaries(),
-            Self::Instance => AccessKind::Instance.boundaries(),
-        };
-        permission
-            .boundary_kinds()
-            .any(|kind| kinds.contains(&kind))
-    }
-}
-
-/// A permission a new token would hold where the token making it does not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Excess {
-    pub permission: String,
-    /// Where: `project 43`, `group 8`, `all memberships`, `personal projects`, `user`,
-    /// `instance`.
-    pub at: String,
-}
-
-/// Whether `holder` holds everything `wanted` would grant, boundary by boundary: the
-/// first permission it would not is the answer. A job token holds nothing to give.
-pub fn exceeds(snapshot: &Snapshot, holder: &Token, wanted: &Grant) -> Option<Excess> {
-    let mut reaches: Vec<(Reach, &PermSet)> = Vec::new();
-    match wanted {
-        Grant::Legacy { permissions } => {
-            for reach in [
-                Reach::Memberships,
-                Reach::Personal,
-                Reach::User,
-                Reach::Instance,
-            ] {
-                reaches.push((reach, permissions));
-            }
-        }
-        Grant::FineGrained { scopes } => {
-            for scope in scopes {
-                match scope.access {
-                    AccessKind::AllMemberships => {
-                        reaches.push((Reach::Memberships, &scope.permissions))
-                    }
-                    AccessKind::PersonalProjects => {
-                        reaches.push((Reach::Personal, &scope.permissions))
-                    }
-                    AccessKind::User => reaches.push((Reach::User, &scope.permissions)),
-                    AccessKind::Instance => reaches.push((Reach::Instance, &scope.permissions)),
-                    AccessKind::SelectedMemberships => {
-                        let projects = scope.project_ids.iter().filter_map(|id| {
-                            snapshot
-                                .projects
-                                .get(id)
-                                .map(|idx| (*idx, BoundaryKind::Project))
-                        });
-                        let groups = scope.group_ids.iter().filter_map(|id| {
-                            snapshot
-                                .groups
-                                .get(id)
-                                .map(|idx| (*idx, BoundaryKind::Group))
-                        });
-                        for (idx, kind) in projects.chain(groups) {
-                            reaches.push((Reach::Namespace(idx, kind), &scope.permissions));
-                        }
-                    }
-                }
-            }
-        }
-        Grant::Job { .. } => {
-            return Some(Excess {
-                permission: "job token policies".to_owned(),
-                at: "a job's project".to_owned(),
-            });
-        }
-    }
-    let catalog = snapshot.catalog();
-    for (reach, permissions) in reaches {
-        for id in permissions.iter() {
-            let permission = catalog.permission(id);
-            if reach.applies_to(permission) && !holds_at(snapshot, holder, id, reach) {
-                return Some(Excess {
-                    permission: permission.name.clone(),
-                    at: describe(snapshot, reach),
-                });
-            }
-        }
-    }
-    None
-}
-
-/// Whether `holder` holds `id` over all of `reach`.
-fn holds_at(snapshot: &Snapshot, holder: &Token, id: PermissionId, reach: Reach) -> bool {
-    let scopes = match &holder.grant {
-        Grant::Legacy { permissions } => return permissions.contains(id),
-        Grant::Job { .. } => return false,
-        Grant::FineGrained { scopes } => scopes,
-    };
-    scopes
-        .iter()
-        .filter(|s| s.permissions.contains(id))
-        .any(|scope| match reach {
-            Reach::Namespace(idx, kind) => covers(
-                snapshot,
-                holder.user_id,
-                snapshot.member_level(holder.user_id, idx),
-                scope,
-                Target::Namespace(idx, kind),
-            ),
-            Reach::Memberships => scope.access == AccessKind::AllMemberships,
-            Reach::Personal => matches!(
-                scope.access,
-                AccessKind::AllMemberships | AccessKind::PersonalProjects
-            ),
-            Reach::User => scope.access == AccessKind::User,
-            Reach::Instance => scope.access == AccessKind::Instance,
-        })
-}
-
-fn describe(snapshot: &Snapshot, reach: Reach) -> String {
-    match reach {
-        Reach::Namespace(idx, _) => match snapshot.ns(idx).kind {
-            NsKind::Project(id) => format!("project {}", id.0),
-            NsKind::Group(id) => format!("group {}", id.0),
-            NsKind::User(id) => format!("user {}", id.0),
-        },
-        Reach::Memberships => "all memberships".to_owned(),
-        Reach::Personal => "personal projects".to_owned(),
-        Reach::User => "user".to_owned(),
-        Reach::Instance => "instance".to_owned(),
     }
 }
 

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use thiserror::Error;
 
-use crate::catalog::{Catalog, FeatureId, PermissionId, PolicySet};
+use crate::catalog::{Catalog, FeatureId, PermissionId, PolicySet, ScopeSet};
 use crate::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
 use crate::engine::PermSet;
 
@@ -136,13 +136,7 @@ pub struct Token {
 impl Token {
     /// Whether the token holds `permission` anywhere (any scope, any boundary).
     pub fn holds_anywhere(&self, permission: PermissionId) -> bool {
-        match &self.grant {
-            Grant::Legacy { permissions } => permissions.contains(permission),
-            Grant::FineGrained { scopes } => {
-                scopes.iter().any(|s| s.permissions.contains(permission))
-            }
-            Grant::Job { .. } => false,
-        }
+        self.grant.holds_anywhere(permission)
     }
 
     pub fn ip_allowed(&self, client_ip: Option<IpAddr>) -> bool {
@@ -155,9 +149,10 @@ impl Token {
 
 #[derive(Debug, Clone)]
 pub enum Grant {
-    /// A legacy token: its scopes' permissions, closed under `implies`.
+    /// A legacy token: its scopes, and their permissions closed under `implies`.
     Legacy {
         permissions: PermSet,
+        scopes: ScopeSet,
     },
     FineGrained {
         scopes: Vec<GranularScope>,
@@ -170,19 +165,35 @@ pub enum Grant {
 }
 
 impl Grant {
+    /// Whether the grant holds `permission` anywhere (any scope, any boundary).
+    pub fn holds_anywhere(&self, permission: PermissionId) -> bool {
+        match self {
+            Self::Legacy { permissions, .. } => permissions.contains(permission),
+            Self::FineGrained { scopes } => {
+                scopes.iter().any(|s| s.permissions.contains(permission))
+            }
+            Self::Job { .. } => false,
+        }
+    }
+
     /// A legacy grant from scope names; the first unknown name is the error.
     pub fn legacy<'a>(
         catalog: &Catalog,
         scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, UnknownName> {
         let mut permissions = catalog.empty_set();
+        let mut set = ScopeSet::default();
         for name in scopes {
             let scope = catalog
                 .scope(name)
                 .ok_or_else(|| UnknownName(name.to_owned()))?;
             permissions.union_with(&scope.permissions);
+            set.insert(scope.index);
         }
-        Ok(Self::Legacy { permissions })
+        Ok(Self::Legacy {
+            permissions,
+            scopes: set,
+        })
     }
 }
 
@@ -268,6 +279,33 @@ impl Namespace {
     }
 }
 
+/// Namespaces by full path. GitLab's paths are unique and found whatever their case
+/// (`ACME/App` is `acme/app`), so the index is keyed by the path in lower case.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathIndex(FxHashMap<String, NsIdx>);
+
+impl PathIndex {
+    fn key(path: &str) -> std::borrow::Cow<'_, str> {
+        if path.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(path.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(path)
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Option<NsIdx> {
+        self.0.get(Self::key(path).as_ref()).copied()
+    }
+
+    fn insert(&mut self, path: &str, idx: NsIdx) {
+        self.0.insert(Self::key(path).into_owned(), idx);
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.0.remove(Self::key(path).as_ref());
+    }
+}
+
 /// Everything `decide` reads. Cheap to read concurrently; mutate through `&mut`.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -277,7 +315,7 @@ pub struct Snapshot {
     pub(crate) groups: FxHashMap<GroupId, NsIdx>,
     pub(crate) projects: FxHashMap<ProjectId, NsIdx>,
     pub(crate) personal: FxHashMap<UserId, NsIdx>,
-    pub(crate) paths: FxHashMap<String, NsIdx>,
+    pub(crate) paths: PathIndex,
     pub(crate) members: FxHashMap<(UserId, NsIdx), AccessLevel>,
     pub(crate) tokens: FxHashMap<TokenId, Token>,
     pub(crate) job_token_scopes: FxHashMap<NsIdx, JobTokenScope>,
@@ -292,7 +330,7 @@ impl Snapshot {
             groups: FxHashMap::default(),
             projects: FxHashMap::default(),
             personal: FxHashMap::default(),
-            paths: FxHashMap::default(),
+            paths: PathIndex::default(),
             members: FxHashMap::default(),
             tokens: FxHashMap::default(),
             job_token_scopes: FxHashMap::default(),
@@ -328,6 +366,15 @@ impl Snapshot {
             next = ns.parent;
             Some((idx, ns))
         })
+    }
+
+    /// The id of a namespace: its project's, group's or (personal namespaces) user's.
+    pub fn namespace_id(&self, idx: NsIdx) -> u64 {
+        match self.ns(idx).kind {
+            NsKind::Project(id) => id.0,
+            NsKind::Group(id) => id.0,
+            NsKind::User(id) => id.0,
+        }
     }
 
     /// The full path (`acme/web/app`) of a group or project.
@@ -409,7 +456,7 @@ impl Snapshot {
                     token_policy: None,
                     alive: true,
                 });
-                self.paths.insert(user.username.clone(), idx);
+                self.paths.insert(&user.username, idx);
                 self.personal.insert(id, idx);
             }
         }
@@ -658,9 +705,7 @@ impl Snapshot {
 
     fn claim_path(&self, full_path: &str, me: Option<NsIdx>) -> Result<(), SnapshotError> {
         match self.paths.get(full_path) {
-            Some(&other) if Some(other) != me => {
-                Err(SnapshotError::PathTaken(full_path.to_owned()))
-            }
+            Some(other) if Some(other) != me => Err(SnapshotError::PathTaken(full_path.to_owned())),
             _ => Ok(()),
         }
     }
@@ -691,7 +736,7 @@ impl Snapshot {
             if let Some(p) = parent {
                 self.ns_mut(p).children.push(idx);
             }
-            self.paths.insert(full_path, idx);
+            self.paths.insert(&full_path, idx);
             return Ok(idx);
         };
         let old_parent = self.ns(idx).parent;
@@ -719,10 +764,10 @@ impl Snapshot {
         while let Some(i) = stack.pop() {
             let new_path = self.full_path_under(self.ns(i).parent, &self.ns(i).path);
             let old_path = std::mem::replace(&mut self.ns_mut(i).full_path, new_path.clone());
-            if self.paths.get(&old_path) == Some(&i) {
+            if self.paths.get(&old_path) == Some(i) {
                 self.paths.remove(&old_path);
             }
-            self.paths.insert(new_path, i);
+            self.paths.insert(&new_path, i);
             stack.extend(self.ns(i).children.iter().copied());
         }
         Ok(())
@@ -736,7 +781,7 @@ impl Snapshot {
         if let Some(p) = parent {
             self.ns_mut(p).children.retain(|&c| c != idx);
         }
-        if self.paths.get(&full_path) == Some(&idx) {
+        if self.paths.get(&full_path) == Some(idx) {
             self.paths.remove(&full_path);
         }
         self.members.retain(|&(_, i), _| i != idx);

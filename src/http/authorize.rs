@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
+use crate::catalog::RoutePath;
 use crate::domain::BoundaryKind;
 use crate::service::{Check, CheckAction, CheckBoundary, Outcome};
 
@@ -53,7 +54,8 @@ pub struct AuthorizeRequest {
 pub struct RouteBody {
     #[schema(pattern = "^[A-Za-z]+$")]
     pub method: String,
-    /// The request path, with or without `/api/v4`; the query string is ignored.
+    /// The request path as the application received it (`/api/v4/projects/acme%2Fapp`),
+    /// read as GitLab's router reads it; the query string is ignored.
     #[schema(pattern = "^/")]
     pub path: String,
 }
@@ -132,14 +134,13 @@ impl AuthorizeRequest {
                         "must be an HTTP method like `GET`",
                     ));
                 }
-                if !route.path.starts_with('/') {
-                    return Err(ApiError::bad_request("route.path", "must start with `/`"));
-                }
                 // The query string plays no part in routing.
-                let path = match route.path.split_once('?') {
-                    Some((path, _)) => path.to_owned(),
-                    None => route.path,
-                };
+                let path = route
+                    .path
+                    .split_once('?')
+                    .map_or(route.path.as_str(), |(p, _)| p);
+                let path = RoutePath::parse(path)
+                    .map_err(|e| ApiError::bad_request("route.path", e.to_string()))?;
                 CheckAction::Route {
                     method: route.method.to_ascii_uppercase(),
                     path,

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiJsonOrEmpty, ApiPath, ApiQuery};
+use super::gateway::read;
 use super::{ApiError, AppState, page};
+use crate::catalog::RoutePath;
 use crate::clock;
 use crate::engine::Reason;
 use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, ServiceError};
@@ -98,9 +100,11 @@ async fn authenticate(
     headers: &HeaderMap,
     address: Option<std::net::SocketAddr>,
 ) -> Result<Requester, Response> {
-    let Some(token) = super::gateway::presented_token(headers, "") else {
+    let Ok(Some(token)) = read::presented(uri, headers, &state.service.prefixes().job) else {
         return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
     };
+    let path = RoutePath::parse(uri.path())
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("400 path {e}")))?;
     let ip = address.map(|a| a.ip());
     let check = |action: CheckAction, boundary: Option<CheckBoundary>| Check {
         token: token.clone(),
@@ -115,7 +119,7 @@ async fn authenticate(
         check(
             CheckAction::Route {
                 method: method.as_str().to_owned(),
-                path: uri.path().to_owned(),
+                path,
             },
             None,
         ),

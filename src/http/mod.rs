@@ -8,7 +8,7 @@ mod catalog;
 mod directory;
 mod error;
 pub mod extract;
-mod gateway;
+pub mod gateway;
 mod gitlab;
 mod health;
 mod jobs;
@@ -54,6 +54,8 @@ pub struct Shared {
     pub service: Arc<Service>,
     /// The permissions page, rendered once at start.
     pub permissions_html: Arc<str>,
+    /// The proxy in front of the gateway check (`PATROL_GATEWAY`).
+    pub gateway: crate::config::Gateway,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,6 +112,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState(Arc::new(Shared {
             permissions_html: crate::catalog::docs::html(&catalog).into(),
+            gateway: settings.gateway,
             catalog,
             service: Arc::clone(&service),
         }));

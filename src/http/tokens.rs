@@ -315,9 +315,12 @@ async fn calling_token(
         );
         response
     };
-    let Some(token) = super::gateway::presented_token(headers, "") else {
+    let Ok(Some(token)) =
+        super::gateway::read::credential(&[], headers, &state.service.prefixes().job)
+    else {
         return Err(unauthorized("token_invalid"));
     };
+    let token = token.to_owned();
     let ip = Some(address.ip());
     let check = Check {
         token,

@@ -22,7 +22,7 @@ use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use thiserror::Error;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, RoutePath};
 use crate::clock;
 use crate::config::Settings;
 use crate::directory::{Batch, GroupBody, Invalid, MemberOf, Membership, ProjectBody, UserBody};
@@ -152,7 +152,11 @@ pub struct Check {
 #[derive(Debug, Clone)]
 pub enum CheckAction {
     Permission(String),
-    Route { method: String, path: String },
+    /// The method in upper case, as GitLab reads it.
+    Route {
+        method: String,
+        path: RoutePath,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +181,9 @@ pub struct Outcome {
     /// A denial about a boundary the token's user may not know exists (unknown, or
     /// private to them): a gateway answers it with 404, not 403.
     pub hidden: bool,
+    /// Where the decision was made, once the boundary was found: `project 42`,
+    /// `group 7`, `user` or `instance`.
+    pub boundary: Option<String>,
 }
 
 #[derive(Debug)]
@@ -965,6 +972,10 @@ pub fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i
         user_id: decision.user_id.map(|u| u.0),
         message: decision.message(catalog),
         hidden,
+        boundary: decision.boundary.map(|kind| match decision.namespace {
+            Some(idx) => format!("{kind} {}", snapshot.namespace_id(idx)),
+            None => kind.to_string(),
+        }),
     }
 }
 

@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::on_both_backends;
 use crate::support::{ADMIN_KEY, Answer, Backend, TestApp, in_days, spawn};
 
-on_both_backends!(the_gateway_maps_decisions_to_statuses);
+on_both_backends!(
+    the_gateway_maps_decisions_to_statuses,
+    the_gateway_reads_the_request_as_gitlab_does
+);
 
 /// Calls the check endpoint (or `path` under it, for Envoy) with these headers.
 async fn check(app: &TestApp, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
@@ -196,7 +199,7 @@ async fn the_gateway_maps_decisions_to_statuses(backend: Backend) {
             "",
             nginx("GET", "/api/v4/projects/43/merge_requests", &bob),
             404,
-            "insufficient_role",
+            "boundary_not_found",
         ),
         (
             "a public project the user may see but not change",
@@ -279,16 +282,304 @@ async fn the_gateway_maps_decisions_to_statuses(backend: Backend) {
         (vec![("PRIVATE-TOKEN", alice.as_str())], "x-original-uri"),
         (
             vec![("X-Original-Method", "G T"), ("X-Original-URI", issues)],
-            "method",
+            "x-original-method",
         ),
         (
-            vec![("X-Original-URI", "api/v4/projects/42/issues")],
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "api/v4/projects/42/issues"),
+            ],
             "x-original-uri",
         ),
+        (vec![("X-Original-URI", issues)], "x-original-method"),
     ] {
         let answer = check(&app, Method::GET, "", &headers).await;
         assert_eq!(answer.status, 400, "{headers:?}: {}", answer.text);
         assert_eq!(answer.field(), field);
     }
+    app.finish().await;
+}
+
+/// Each class of the gateway integrity issue, by the example that let a request through
+/// (or told the client what exists), over HTTP.
+async fn the_gateway_reads_the_request_as_gitlab_does(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (_, wide) = app
+        .token(
+            1,
+            json!({"name": "wide", "expires_at": in_days(30), "scopes": ["api"]}),
+        )
+        .await;
+    let (_, narrow) = app
+        .token(
+            1,
+            json!({"name": "narrow", "expires_at": in_days(30), "granular_scopes": [
+                {"access": "selected_memberships", "project_ids": [42], "permissions": ["read_issue"]}]}),
+        )
+        .await;
+    let (_, bob) = app
+        .token(
+            2,
+            json!({"name": "api", "expires_at": in_days(30), "scopes": ["api"]}),
+        )
+        .await;
+    let narrow_query = format!("/api/v4/projects/42/issues?private_token={narrow}");
+    let wide_query = format!("/api/v4/projects/42?private_token={wide}");
+    type Case<'a> = (
+        &'a str,
+        Method,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        // 1. The query never moves the path: this is DELETE of project 42, not the
+        // skipped `DELETE /api/v4/runners`, and it needs a token.
+        (
+            "a URL in the query",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "DELETE"),
+                (
+                    "X-Original-URI",
+                    "/api/v4/projects/42?x=://h/api/v4/runners",
+                ),
+            ],
+            401,
+            "token_invalid",
+        ),
+        (
+            "a URL in the query, through Envoy",
+            Method::DELETE,
+            "/api/v4/projects/42?x=://h/api/v4/runners",
+            vec![],
+            401,
+            "token_invalid",
+        ),
+        (
+            "an absolute URL is read whole",
+            Method::GET,
+            "",
+            vec![
+                ("X-Forwarded-Method", "GET"),
+                (
+                    "X-Forwarded-Uri",
+                    wide_query
+                        .replacen("/api", "https://gitlab.example/api", 1)
+                        .leak(),
+                ),
+            ],
+            200,
+            "granted",
+        ),
+        // 2. An unreadable X-Original-URI is a 400, never a reason to read Traefik's
+        // headers, which nginx passes on from the client.
+        (
+            "two conventions that disagree",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "DELETE"),
+                ("X-Original-URI", "/api/v4/projects/42"),
+                ("X-Forwarded-Method", "DELETE"),
+                ("X-Forwarded-Uri", "/api/v4/runners"),
+            ],
+            400,
+            "",
+        ),
+        // 3. GitLab takes the `private_token` parameter first: a narrow token there and
+        // a wide one in the header would be decided on the wide one and run as the
+        // narrow one's user.
+        (
+            "a narrow parameter and a wide header",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "DELETE"),
+                ("X-Original-URI", narrow_query.as_str()),
+                ("PRIVATE-TOKEN", wide.as_str()),
+            ],
+            401,
+            "token_invalid",
+        ),
+        (
+            "the parameter alone",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", narrow_query.as_str()),
+            ],
+            200,
+            "granted",
+        ),
+        (
+            "a comma-joined header",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/projects/42"),
+                ("PRIVATE-TOKEN", format!("{narrow}, {wide}").leak()),
+            ],
+            401,
+            "token_invalid",
+        ),
+        // 5. Routing as GitLab routes.
+        (
+            "HEAD is decided as GET",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "HEAD"),
+                ("X-Original-URI", "/api/v4/projects/42/issues"),
+                ("PRIVATE-TOKEN", narrow.as_str()),
+            ],
+            200,
+            "granted",
+        ),
+        (
+            "paths in any case",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/projects/ACME%2FApp/issues"),
+                ("PRIVATE-TOKEN", narrow.as_str()),
+            ],
+            200,
+            "granted",
+        ),
+        (
+            "a case-varied group is that group, not the user's own namespace",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/namespaces/ACME"),
+                ("PRIVATE-TOKEN", bob.as_str()),
+            ],
+            404,
+            "boundary_not_found",
+        ),
+        (
+            "the user's own namespace",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/namespaces/Bob"),
+                ("PRIVATE-TOKEN", bob.as_str()),
+            ],
+            200,
+            "granted",
+        ),
+        (
+            "an encoded literal is that literal",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", "/api/v4/projects/42/issu%65s"),
+                ("PRIVATE-TOKEN", narrow.as_str()),
+            ],
+            200,
+            "granted",
+        ),
+        (
+            "methods are case-sensitive",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "delete"),
+                ("X-Original-URI", "/api/v4/projects/42"),
+                ("PRIVATE-TOKEN", wide.as_str()),
+            ],
+            400,
+            "",
+        ),
+        (
+            "a POST that may be a DELETE in disguise needs what a DELETE needs",
+            Method::GET,
+            "",
+            vec![
+                ("X-Original-Method", "POST"),
+                ("X-Original-URI", "/api/v4/projects/42/issues"),
+                ("Content-Type", "application/json"),
+                ("X-HTTP-Method-Override", "PUT"),
+                ("PRIVATE-TOKEN", narrow.as_str()),
+            ],
+            403,
+            "unknown_route",
+        ),
+    ];
+    for (label, method, path, headers, status, reason) in cases {
+        let answer = check(&app, method, path, &headers).await;
+        assert_eq!(answer.status, status, "{label}: {}", answer.text);
+        if !reason.is_empty() {
+            assert_eq!(answer.body["reason"], reason, "{label}: {}", answer.text);
+        }
+    }
+
+    // 2. An unreadable X-Original-URI (a raw byte above ASCII) is a 400, never a reason
+    // to read Traefik's headers, which nginx passes on from the client.
+    let unreadable = app
+        .client
+        .get(format!("{}{}", app.address, "/v1/gateway/check"))
+        .header("X-Patrol-Key", ADMIN_KEY)
+        .header("X-Original-Method", "DELETE")
+        .header(
+            "X-Original-URI",
+            reqwest::header::HeaderValue::from_bytes(b"/api/v4/projects/42\xff").unwrap(),
+        )
+        .header("X-Forwarded-Method", "DELETE")
+        .header("X-Forwarded-Uri", "/api/v4/runners")
+        .send()
+        .await
+        .unwrap();
+    crate::support::note_status("GET", "/v1/gateway/check", unreadable.status());
+    assert_eq!(unreadable.status(), 400);
+
+    // 4. No existence oracle: through the gateway, a private group bob may not see and
+    // one that does not exist get the same answer, byte for byte.
+    let see = |uri: &'static str| {
+        let bob = bob.clone();
+        let app = &app;
+        async move {
+            let headers = [
+                ("X-Original-Method", "GET"),
+                ("X-Original-URI", uri),
+                ("PRIVATE-TOKEN", bob.as_str()),
+            ];
+            let answer = check(app, Method::GET, "", &headers).await;
+            let mut kept: Vec<(String, String)> = answer
+                .headers
+                .iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "date" | "x-request-id"))
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            kept.sort();
+            (answer.status, kept, answer.text)
+        }
+    };
+    let hidden = see("/api/v4/groups/7/issues").await;
+    let missing = see("/api/v4/groups/97/issues").await;
+    assert_eq!(hidden.0, 404, "{}", hidden.2);
+    assert_eq!(hidden, missing, "a hidden group answers as a missing one");
+    // `/v1/authorize`, asked by services, keeps the precise reason.
+    let precise = app
+        .post(
+            "/v1/authorize",
+            json!({"token": bob, "permission": "read_issue", "boundary": {"type": "group", "id": 7}}),
+        )
+        .await;
+    assert_eq!(
+        precise.body["reason"], "insufficient_role",
+        "{}",
+        precise.text
+    );
     app.finish().await;
 }

@@ -13,6 +13,7 @@ on_both_backends!(
     gitlab_paths_fields_and_statuses,
     python_gitlab_works_unchanged,
     a_token_creates_tokens_only_within_what_it_holds,
+    minting_never_reaches_past_the_minter,
     a_token_without_the_routes_permission_is_forbidden
 );
 
@@ -408,6 +409,150 @@ async fn a_token_creates_tokens_only_within_what_it_holds(backend: Backend) {
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
+    app.finish().await;
+}
+
+/// Each way a token once minted more than it held (the gateway integrity issue, class
+/// 6), refused with 400 naming the field and what was lacking, nothing written; and
+/// `admin_mode` and `sudo` go to administrators only, whoever asks.
+async fn minting_never_reaches_past_the_minter(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let mint = |holder: String, body: Value| {
+        let app = &app;
+        async move {
+            as_token(
+                app,
+                Method::POST,
+                "/api/v4/user/personal_access_tokens",
+                &holder,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let fine = |scopes: Value| json!({"name": "minted", "expires_at": in_days(10), "granular_scopes": scopes});
+    let legacy =
+        |scopes: Value| json!({"name": "minted", "expires_at": in_days(10), "scopes": scopes});
+    let maker = json!({"access": "user", "permissions": ["create_personal_access_token"]});
+    let holder = |scopes: Value| {
+        let app = &app;
+        async move {
+            app.token(
+                1,
+                json!({"name": "maker", "expires_at": in_days(30), "granular_scopes": scopes}),
+            )
+            .await
+            .1
+        }
+    };
+    // Holds only the permission to mint.
+    let bare = holder(json!([maker])).await;
+    // Reads repositories wherever alice is a member.
+    let reader =
+        holder(json!([maker, {"access": "all_memberships", "permissions": ["read_repository"]}]))
+            .await;
+    // Reads issues of group 7 (and so of projects 42 and 43 while they are in it).
+    let group = holder(json!([maker, {"access": "selected_memberships", "group_ids": [7], "permissions": ["read_issue"]}])).await;
+    // root, an administrator, with `api` and `admin_mode` but not `sudo`.
+    let admin = app
+        .token(
+            3,
+            json!({"name": "admin", "expires_at": in_days(30), "scopes": ["api", "admin_mode"]}),
+        )
+        .await
+        .1;
+    let tokens_of = |user: u64| {
+        let app = &app;
+        async move {
+            app.get(&format!("/v1/tokens?user_id={user}"))
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let before = (tokens_of(1).await, tokens_of(3).await);
+    let refused: Vec<(&str, String, Value, &str, &str)> = vec![
+        (
+            "a group scope covers the projects below it",
+            bare.clone(),
+            fine(json!([{"access": "selected_memberships", "group_ids": [7],
+                         "permissions": ["push_repository", "create_pipeline"]}])),
+            "granular_scopes",
+            "on group 7",
+        ),
+        (
+            "a legacy scope reaches what a fine-grained one does not (internal projects)",
+            reader.clone(),
+            legacy(json!(["read_repository"])),
+            "scopes",
+            "`read_repository` on everything its user can reach",
+        ),
+        (
+            "a project may leave the maker's group while the new token still names it",
+            group.clone(),
+            fine(
+                json!([{"access": "selected_memberships", "project_ids": [42], "permissions": ["read_issue"]}]),
+            ),
+            "granular_scopes",
+            "`read_issue` on project 42",
+        ),
+        (
+            "a membership may end while the new token still names the project",
+            reader.clone(),
+            fine(
+                json!([{"access": "selected_memberships", "project_ids": [42], "permissions": ["read_repository"]}]),
+            ),
+            "granular_scopes",
+            "`read_repository` on project 42",
+        ),
+        (
+            "sudo grants no permission, but is a scope to hold",
+            admin.clone(),
+            legacy(json!(["api", "sudo"])),
+            "scopes",
+            "`sudo`",
+        ),
+    ];
+    for (why, holder, body, field, says) in refused {
+        let answer = mint(holder, body.clone()).await;
+        assert_eq!(answer.status, 400, "{why}: {body}: {}", answer.text);
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(
+            message.contains(field) && message.contains(says),
+            "{why}: {message}"
+        );
+    }
+    assert_eq!(
+        (tokens_of(1).await, tokens_of(3).await),
+        before,
+        "nothing was written"
+    );
+
+    // What stays within: the same group, and a legacy scope whose permissions are held.
+    let same_group = mint(
+        group.clone(),
+        fine(json!([{"access": "selected_memberships", "group_ids": [7], "permissions": ["read_issue"]}])),
+    )
+    .await;
+    assert_eq!(same_group.status, 201, "{}", same_group.text);
+    let read_api = mint(admin.clone(), legacy(json!(["read_api"]))).await;
+    assert_eq!(read_api.status, 201, "{}", read_api.text);
+
+    // `admin_mode` and `sudo` go only to administrators, even from a manage key.
+    for scope in ["admin_mode", "sudo"] {
+        let answer = app
+            .post("/v1/users/1/tokens", legacy(json!(["api", scope])))
+            .await;
+        assert_eq!(answer.status, 422, "{scope}: {}", answer.text);
+        assert_eq!(answer.field(), "scopes[1]", "{scope}: {}", answer.text);
+        let answer = app
+            .post("/v1/users/3/tokens", legacy(json!(["api", scope])))
+            .await;
+        assert_eq!(answer.status, 201, "{scope} for root: {}", answer.text);
+    }
     app.finish().await;
 }
 

@@ -432,7 +432,7 @@ pub async fn start_binary(
 /// Appends `METHOD path status` to the file `PATROL_SEEN_STATUSES` names, when it names
 /// one: `tests/schema/coverage.py` holds what the suites saw against the statuses the
 /// OpenAPI document promises.
-fn note_status(method: &str, path: &str, status: StatusCode) {
+pub fn note_status(method: &str, path: &str, status: StatusCode) {
     use std::io::Write;
     let Ok(file) = std::env::var("PATROL_SEEN_STATUSES") else {
         return;

@@ -84,7 +84,8 @@ async fn last_use_is_written_in_batches_behind_decisions(backend: Backend) {
                 &[
                     ("X-Patrol-Key", ADMIN_KEY),
                     ("PRIVATE-TOKEN", &token),
-                    ("X-Real-IP", ip),
+                    // Envoy's convention: the address it saw ends X-Forwarded-For.
+                    ("X-Forwarded-For", &format!("203.0.113.1, {ip}")),
                 ],
                 None,
             )

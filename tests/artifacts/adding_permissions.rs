@@ -40,10 +40,9 @@ fn worked_example_passes_the_catalog_check() {
     assert_eq!(update.min_plan, Some(patrol::domain::Plan::Ultimate));
     let read = catalog.permission_id("read_external_status_check").unwrap();
     assert!(update.implied.contains(read));
-    let found = catalog
-        .routes
-        .resolve("PUT", "/api/v4/projects/42/external_status_checks/7")
-        .unwrap();
+    let path =
+        patrol::catalog::RoutePath::parse("/api/v4/projects/42/external_status_checks/7").unwrap();
+    let found = catalog.routes.resolve("PUT", &path).unwrap();
     assert_eq!(found.required, [update.id]);
     assert!(
         catalog

@@ -7,6 +7,7 @@
     reason = "test code: a broken assumption should fail the test loudly"
 )]
 
+mod mint;
 mod model;
 mod props;
 mod table;
@@ -15,7 +16,7 @@ mod world;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use patrol::catalog::Catalog;
+use patrol::catalog::{Catalog, RoutePath};
 use patrol::engine::{
     Action, BoundaryRef, Credential, Decision, GroupId, ProjectId, Request, Resource, Snapshot,
     TokenId, UserId, decide,
@@ -34,8 +35,26 @@ pub fn catalog() -> Arc<Catalog> {
         .clone()
 }
 
+/// A request path of the tests (possibly with a query string) as the gateway would hand
+/// it to the engine.
+pub fn routed(path: &str) -> RoutePath {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    RoutePath::parse(path).unwrap()
+}
+
 /// Asks the engine a plain request.
 pub fn engine<'s>(snapshot: &'s Snapshot, r: &WRequest) -> Decision<'s> {
+    let route;
+    let action = match &r.action {
+        WAction::Permission(name) => Action::Permission(name),
+        WAction::Route(method, path) => {
+            route = routed(path);
+            Action::Route {
+                method,
+                path: &route,
+            }
+        }
+    };
     let assignees: Vec<UserId> = r.assignees.iter().map(|&u| UserId(u)).collect();
     let boundary = r.boundary.as_ref().map(|b| match b {
         WBoundary::ProjectId(id) => BoundaryRef::ProjectId(ProjectId(*id)),
@@ -49,10 +68,7 @@ pub fn engine<'s>(snapshot: &'s Snapshot, r: &WRequest) -> Decision<'s> {
         credential: r
             .token
             .map_or(Credential::Invalid, |id| Credential::Token(TokenId(id))),
-        action: match &r.action {
-            WAction::Permission(name) => Action::Permission(name),
-            WAction::Route(method, path) => Action::Route { method, path },
-        },
+        action,
         boundary,
         resource: Resource {
             confidential: r.confidential,

@@ -216,12 +216,12 @@ fn resolve(w: &World, b: &WBoundary) -> Option<Target> {
         WBoundary::ProjectPath(path) => w
             .projects
             .iter()
-            .find(|p| !p.deleted && w.project_path(p.id) == *path)
+            .find(|p| !p.deleted && w.project_path(p.id).eq_ignore_ascii_case(path))
             .map(|p| Target::Project(p.id)),
         WBoundary::GroupPath(path) => w
             .groups
             .iter()
-            .find(|g| !g.deleted && w.group_path(g.id) == *path)
+            .find(|g| !g.deleted && w.group_path(g.id).eq_ignore_ascii_case(path))
             .map(|g| Target::Group(g.id)),
         WBoundary::User => Some(Target::User),
         WBoundary::Instance => Some(Target::Instance),
@@ -255,12 +255,9 @@ fn route_boundary(w: &World, kind: BoundaryKind, value: Option<&str>) -> Option<
         BoundaryKind::Instance => Some(Target::Instance),
         BoundaryKind::Project | BoundaryKind::Group => {
             let value = value?;
-            // A numeric id: ASCII digits, optionally after one `+` (the spec says only
-            // "numeric id"; the engine reads it as Rust's `u64` does, so `+7` and `07`
-            // are project 7: reported as an ambiguity, followed here).
-            let digits = value.strip_prefix('+').unwrap_or(value);
-            let id = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| digits.parse::<u64>().ok())
+            // A numeric id: ASCII digits only, as GitLab's (`07` is 7; `+7` is a path).
+            let id = (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| value.parse::<u64>().ok())
                 .flatten();
             let b = match (kind, id) {
                 (BoundaryKind::Project, Some(id)) => WBoundary::ProjectId(id),
@@ -337,16 +334,31 @@ pub fn decide(c: &Catalog, w: &World, r: &WRequest) -> Verdict {
             (required, r.boundary.as_ref().and_then(|b| resolve(w, b)))
         }
         WAction::Route(method, path) => {
-            let Some(found) = c.routes.resolve(method, path) else {
+            let path = crate::routed(path);
+            let Some(found) = c.routes.resolve(method, &path) else {
                 deny!(Reason::UnknownRoute)
             };
             if let RouteKind::Skipped { .. } = found.entry.kind {
                 return v;
             }
             let required = found.required.iter().map(|&id| c.permission(id)).collect();
+            // The first boundary that exists; an alternative user boundary only when the
+            // route's parameter is the token user's own name (any case).
             let mut target = None;
-            for (kind, value) in found.boundaries() {
-                target = route_boundary(w, kind, value);
+            let mut named = None;
+            for (i, (kind, value)) in found.boundaries().enumerate() {
+                if i == 0 {
+                    named = value;
+                }
+                target = match kind {
+                    BoundaryKind::User if i > 0 => match named {
+                        Some(value) => percent_decode(value)
+                            .eq_ignore_ascii_case(&me.name)
+                            .then_some(Target::User),
+                        None => Some(Target::User),
+                    },
+                    _ => route_boundary(w, kind, value),
+                };
                 if target.is_some() {
                     break;
                 }

@@ -172,17 +172,19 @@ fn reasons_and_required(world: &World, requests: &[WRequest]) -> Result<(), Test
                 ),
                 None => (Vec::new(), false),
             },
-            WAction::Route(method, path) => match catalog.routes.resolve(method, path) {
-                Some(found) => (
-                    found
-                        .required
-                        .iter()
-                        .map(|&id| catalog.permission(id).name.as_str())
-                        .collect(),
-                    matches!(found.entry.kind, RouteKind::Skipped { .. }),
-                ),
-                None => (Vec::new(), false),
-            },
+            WAction::Route(method, path) => {
+                match catalog.routes.resolve(method, &crate::routed(path)) {
+                    Some(found) => (
+                        found
+                            .required
+                            .iter()
+                            .map(|&id| catalog.permission(id).name.as_str())
+                            .collect(),
+                        matches!(found.entry.kind, RouteKind::Skipped { .. }),
+                    ),
+                    None => (Vec::new(), false),
+                }
+            }
         };
         if decision.allowed {
             let got: Vec<&str> = decision.required_names(&catalog).collect();

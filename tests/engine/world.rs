@@ -181,7 +181,7 @@ fn link(catalog: &Catalog, l: &WLink) -> AllowlistLink {
     }
 }
 
-fn group_spec(g: &WGroup) -> GroupSpec {
+pub fn group_spec(g: &WGroup) -> GroupSpec {
     GroupSpec {
         parent: g.parent.map(GroupId),
         path: g.path.clone(),
@@ -190,7 +190,7 @@ fn group_spec(g: &WGroup) -> GroupSpec {
     }
 }
 
-fn project_spec(catalog: &Catalog, p: &WProject) -> ProjectSpec {
+pub fn project_spec(catalog: &Catalog, p: &WProject) -> ProjectSpec {
     ProjectSpec {
         namespace: match p.owner {
             WOwner::Group(g) => Owner::Group(GroupId(g)),
@@ -206,7 +206,7 @@ fn project_spec(catalog: &Catalog, p: &WProject) -> ProjectSpec {
     }
 }
 
-fn user_spec(u: &WUser, name: String) -> User {
+pub fn user_spec(u: &WUser, name: String) -> User {
     User {
         username: name,
         blocked: u.blocked,
@@ -335,28 +335,7 @@ pub fn snapshot(catalog: &Arc<Catalog>, world: &World) -> Snapshot {
         );
     }
     for t in &world.tokens {
-        let grant = match &t.kind {
-            WKind::Legacy(scopes) => Grant::legacy(catalog, scopes.iter().copied()).unwrap(),
-            WKind::Fine(scopes) => Grant::FineGrained {
-                scopes: scopes
-                    .iter()
-                    .map(|sc| {
-                        GranularScope::new(
-                            catalog,
-                            sc.access,
-                            sc.projects.iter().map(|&p| ProjectId(p)),
-                            sc.groups.iter().map(|&g| GroupId(g)),
-                            sc.permissions.iter().copied(),
-                        )
-                        .unwrap()
-                    })
-                    .collect(),
-            },
-            WKind::Job { project } => Grant::Job {
-                project: ProjectId(*project),
-                job_id: 1000 + t.id,
-            },
-        };
+        let grant = grant(catalog, &t.kind, 1000 + t.id);
         s.insert_token(Token {
             id: TokenId(t.id),
             user_id: UserId(t.user),
@@ -377,6 +356,32 @@ pub fn snapshot(catalog: &Arc<Catalog>, world: &World) -> Snapshot {
         s.remove_group(GroupId(g.id)).unwrap();
     }
     s
+}
+
+/// The engine's grant for a token kind (`job_id` for job tokens).
+pub fn grant(catalog: &Catalog, kind: &WKind, job_id: u64) -> Grant {
+    match kind {
+        WKind::Legacy(scopes) => Grant::legacy(catalog, scopes.iter().copied()).unwrap(),
+        WKind::Fine(scopes) => Grant::FineGrained {
+            scopes: scopes
+                .iter()
+                .map(|sc| {
+                    GranularScope::new(
+                        catalog,
+                        sc.access,
+                        sc.projects.iter().map(|&p| ProjectId(p)),
+                        sc.groups.iter().map(|&g| GroupId(g)),
+                        sc.permissions.iter().copied(),
+                    )
+                    .unwrap()
+                })
+                .collect(),
+        },
+        WKind::Job { project } => Grant::Job {
+            project: ProjectId(*project),
+            job_id,
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -435,12 +440,13 @@ const ACCESSES: [FeatureAccess; 3] = [
     FeatureAccess::Disabled,
 ];
 pub const POLICIES: [&str; 3] = ["read_pipelines", "admin_pipelines", "read_work_items"];
-pub const SCOPES: [&str; 5] = [
+pub const SCOPES: [&str; 6] = [
     "api",
     "read_api",
     "read_repository",
     "write_repository",
     "admin_mode",
+    "sudo",
 ];
 /// Every permission of the test catalog.
 pub const PERMISSIONS: [&str; 19] = [
@@ -592,7 +598,7 @@ fn scope(projects: usize, groups: usize) -> impl Strategy<Value = WScope> {
         })
 }
 
-fn kind(projects: usize, groups: usize) -> impl Strategy<Value = WKind> {
+pub fn kind(projects: usize, groups: usize) -> impl Strategy<Value = WKind> {
     prop_oneof![
         (
             prop::bool::weighted(0.5),
@@ -831,7 +837,7 @@ pub fn raw_request() -> impl Strategy<Value = RawRequest> {
         (0..30u8, any::<Index>()),
         prop_oneof![
             3 => select(ASKED.to_vec()).prop_map(Ok),
-            1 => (0..ROUTES.len(), 0..10u8, any::<Index>()).prop_map(Err),
+            1 => (0..ROUTES.len(), 0..11u8, any::<Index>()).prop_map(Err),
         ],
         (0..25u8, any::<Index>()),
         prop::bool::weighted(0.25),
@@ -871,8 +877,12 @@ fn route_ref(w: &World, group: bool, form: u8, ix: &Index) -> String {
         _ => {}
     }
     match form {
-        4 | 5 => path(w, id).replace('/', "%2F"),
+        4 => path(w, id).replace('/', "%2F"),
+        // GitLab finds paths whatever their case.
+        5 => path(w, id).to_ascii_uppercase().replace('/', "%2F"),
         6 => path(w, id).replace('/', "%2f"),
+        // Any character may be percent-encoded (`g1` as `%671`).
+        10 => path(w, id).replacen('g', "%67", 1).replace('/', "%2F"),
         _ => path(w, id),
     }
 }
