@@ -15,6 +15,12 @@ mod catalog;
 mod directory;
 mod faults;
 mod gateway;
+#[path = "../gateway/gateways.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with tests/gateway, which starts every gateway"
+)]
+mod gateways;
 mod gitlab;
 mod health;
 mod jobs;

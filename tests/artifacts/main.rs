@@ -9,6 +9,7 @@
 
 mod adding_permissions;
 mod design_contract;
+mod gateway_docs;
 mod openapi_document;
 mod permissions_page;
 
