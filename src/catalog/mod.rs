@@ -19,6 +19,7 @@ use crate::engine::PermSet;
 
 pub use check::{Violation, ViolationKind};
 pub use load::{EMBEDDED, LoadError, load_dir, load_embedded, load_files};
+pub(crate) use routes::percent_decode;
 pub use routes::{
     PathError, RouteBoundary, RouteEntry, RouteKind, RouteMatch, RoutePath, RouteTable,
     SKIP_REASONS, split_route,

@@ -242,28 +242,44 @@ fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-/// A segment fully decoded, checked as GitLab checks a path (and stricter: no control
-/// characters at all).
-fn decode_segment(segment: &str) -> Result<String, PathError> {
-    let bytes = segment.as_bytes();
+/// Percent-decodes `text`, strictly: `None` when a `%` is not followed by two hex
+/// digits. The bytes of `keep` stay encoded (`%XX`, in upper case); with
+/// `plus_is_space`, `+` is a space, as in a form or a query string.
+pub(crate) fn percent_decode(text: &str, keep: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let pair = bytes
-                .get(i + 1)
-                .copied()
-                .and_then(hex)
-                .zip(bytes.get(i + 2).copied().and_then(hex));
-            let (hi, lo) = pair.ok_or(PathError::BadEscape)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
+        match b {
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex)?;
+                let decoded = hi << 4 | lo;
+                if keep.contains(&decoded) {
+                    out.extend_from_slice(format!("%{decoded:02X}").as_bytes());
+                } else {
+                    out.push(decoded);
+                }
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
-    let text = String::from_utf8(out).map_err(|_| PathError::BadBytes)?;
+    Some(out)
+}
+
+/// A segment fully decoded, checked as GitLab checks a path (and stricter: no control
+/// characters at all).
+fn decode_segment(segment: &str) -> Result<String, PathError> {
+    let decoded = percent_decode(segment, &[], false).ok_or(PathError::BadEscape)?;
+    let text = String::from_utf8(decoded).map_err(|_| PathError::BadBytes)?;
     if text.chars().any(char::is_control) {
         return Err(PathError::BadBytes);
     }
@@ -272,36 +288,10 @@ fn decode_segment(segment: &str) -> Result<String, PathError> {
 
 /// Appends a checked segment with every `%XX` decoded but those of [`KEPT_ENCODED`].
 fn push_routed(out: &mut String, segment: &str) {
-    let bytes = segment.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let pair = (b == b'%')
-            .then(|| {
-                bytes
-                    .get(i + 1)
-                    .copied()
-                    .and_then(hex)
-                    .zip(bytes.get(i + 2).copied().and_then(hex))
-            })
-            .flatten();
-        match pair {
-            Some((hi, lo)) if !KEPT_ENCODED.contains(&(hi << 4 | lo)) => {
-                decoded.push(hi << 4 | lo);
-                i += 3;
-            }
-            Some((hi, lo)) => {
-                decoded.extend_from_slice(format!("%{:02X}", hi << 4 | lo).as_bytes());
-                i += 3;
-            }
-            None => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
-    // `decode_segment` has checked that the whole segment decodes to UTF-8.
-    out.push_str(&String::from_utf8_lossy(&decoded));
+    // `decode_segment` has checked that the segment decodes, and to UTF-8 (`%2F` and
+    // `%25` are ASCII, so keeping them encoded keeps it UTF-8).
+    let routed = percent_decode(segment, &KEPT_ENCODED, false).unwrap_or_default();
+    out.push_str(&String::from_utf8_lossy(&routed));
 }
 
 /// Splits `"GET /api/v4/projects/:id"` into an upper-case method and a path.

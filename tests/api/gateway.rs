@@ -21,6 +21,16 @@ async fn check(app: &TestApp, method: Method, path: &str, headers: &[(&str, &str
         .await
 }
 
+/// (label, method of the check, path after the check prefix, headers, status, reason)
+type Case<'a> = (
+    &'a str,
+    Method,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
+
 fn nginx<'a>(method: &'a str, uri: &'a str, token: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("X-Original-Method", method),
@@ -57,15 +67,6 @@ async fn the_gateway_maps_decisions_to_statuses(backend: Backend) {
 
     let issues = "/api/v4/projects/42/issues";
     let in_query = format!("{issues}?private_token={alice}");
-    // (label, method of the check, path after the check prefix, headers, status, reason)
-    type Case<'a> = (
-        &'a str,
-        Method,
-        &'a str,
-        Vec<(&'a str, &'a str)>,
-        u16,
-        &'a str,
-    );
     let cases: Vec<Case> = vec![
         (
             "nginx",
@@ -326,14 +327,6 @@ async fn the_gateway_reads_the_request_as_gitlab_does(backend: Backend) {
         .await;
     let narrow_query = format!("/api/v4/projects/42/issues?private_token={narrow}");
     let wide_query = format!("/api/v4/projects/42?private_token={wide}");
-    type Case<'a> = (
-        &'a str,
-        Method,
-        &'a str,
-        Vec<(&'a str, &'a str)>,
-        u16,
-        &'a str,
-    );
     let cases: Vec<Case> = vec![
         // 1. The query never moves the path: this is DELETE of project 42, not the
         // skipped `DELETE /api/v4/runners`, and it needs a token.

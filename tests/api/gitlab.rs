@@ -28,6 +28,18 @@ async fn as_token(
         .await
 }
 
+/// A token makes a token for its own user (`POST /api/v4/user/personal_access_tokens`).
+async fn mint(app: &TestApp, holder: &str, body: Value) -> Answer {
+    as_token(
+        app,
+        Method::POST,
+        "/api/v4/user/personal_access_tokens",
+        holder,
+        Some(body),
+    )
+    .await
+}
+
 /// root (3) is an admin: a token with `api` and `admin_mode` acts as one.
 async fn admin_token(app: &TestApp) -> String {
     app.token(
@@ -282,20 +294,7 @@ async fn a_token_creates_tokens_only_within_what_it_holds(backend: Backend) {
                        {"access": "user", "permissions": ["create_personal_access_token"]}]}),
         )
         .await;
-    let create = |body: Value| {
-        let holder = holder.clone();
-        let app = &app;
-        async move {
-            as_token(
-                app,
-                Method::POST,
-                "/api/v4/user/personal_access_tokens",
-                &holder,
-                Some(body),
-            )
-            .await
-        }
-    };
+    let create = |body: Value| mint(&app, &holder, body);
     let within = json!({"name": "narrow", "expires_at": in_days(10), "allowed_ips": ["127.0.0.1/32"],
         "granular_scopes": [{"access": "selected_memberships", "project_ids": [42], "permissions": ["read_issue"]}]});
     let made = create(within.clone()).await;
@@ -418,19 +417,6 @@ async fn a_token_creates_tokens_only_within_what_it_holds(backend: Backend) {
 async fn minting_never_reaches_past_the_minter(backend: Backend) {
     let app = spawn(backend).await;
     app.seed().await;
-    let mint = |holder: String, body: Value| {
-        let app = &app;
-        async move {
-            as_token(
-                app,
-                Method::POST,
-                "/api/v4/user/personal_access_tokens",
-                &holder,
-                Some(body),
-            )
-            .await
-        }
-    };
     let fine = |scopes: Value| json!({"name": "minted", "expires_at": in_days(10), "granular_scopes": scopes});
     let legacy =
         |scopes: Value| json!({"name": "minted", "expires_at": in_days(10), "scopes": scopes});
@@ -517,7 +503,7 @@ async fn minting_never_reaches_past_the_minter(backend: Backend) {
         ),
     ];
     for (why, holder, body, field, says) in refused {
-        let answer = mint(holder, body.clone()).await;
+        let answer = mint(&app, &holder, body.clone()).await;
         assert_eq!(answer.status, 400, "{why}: {body}: {}", answer.text);
         let message = answer.body["message"].as_str().unwrap();
         assert!(
@@ -533,12 +519,13 @@ async fn minting_never_reaches_past_the_minter(backend: Backend) {
 
     // What stays within: the same group, and a legacy scope whose permissions are held.
     let same_group = mint(
-        group.clone(),
+        &app,
+        &group,
         fine(json!([{"access": "selected_memberships", "group_ids": [7], "permissions": ["read_issue"]}])),
     )
     .await;
     assert_eq!(same_group.status, 201, "{}", same_group.text);
-    let read_api = mint(admin.clone(), legacy(json!(["read_api"]))).await;
+    let read_api = mint(&app, &admin, legacy(json!(["read_api"]))).await;
     assert_eq!(read_api.status, 201, "{}", read_api.text);
 
     // `admin_mode` and `sudo` go only to administrators, even from a manage key.

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 
-use crate::catalog::RoutePath;
+use crate::catalog::{RoutePath, percent_decode};
 use crate::config::Gateway;
 
 /// Where Envoy's ext_authz `path_prefix` points: the original path follows it.
@@ -328,32 +328,9 @@ fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn form_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let (Some(hi), Some(lo)) = (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) else {
-                    return Err(
-                        "its query has a `%` that is not followed by two hex digits".to_owned()
-                    );
-                };
-                out.push(u8::try_from(hi << 4 | lo).unwrap_or_default());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    match String::from_utf8(out) {
+    let decoded = percent_decode(text, &[], true)
+        .ok_or("its query has a `%` that is not followed by two hex digits")?;
+    match String::from_utf8(decoded) {
         Ok(text) if !text.contains('\0') => Ok(text),
         _ => Err("its query decodes to a NUL or to bytes that are not UTF-8".to_owned()),
     }
