@@ -193,13 +193,37 @@ def authorize_request():
         write("authorize_request", name, body)
 
 
+def gateway_read():
+    """Original requests as fuzz_targets/gateway_read.rs reads them: method, target,
+    header lines, an empty line, the body. The tokens are the target's fixture world."""
+    requests = {
+        "plain": ["GET", "/api/v4/projects/42/issues", "PRIVATE-TOKEN: glpat-aaaa"],
+        "query_token": ["GET", "/api/v4/projects/acme%2Fapp?private_token=glpat-aaaa"],
+        "two_tokens": ["DELETE", "/api/v4/projects/42?private_token=glpat-bbbb", "PRIVATE-TOKEN: glpat-aaaa"],
+        "url_in_query": ["DELETE", "/api/v4/projects/42?x=://h/api/v4/runners"],
+        "absolute": ["GET", "http://gitlab.example/api/v4/groups/ACME", "Authorization: Bearer glpat-aaaa"],
+        "encoded_literal": ["GET", "/api/v4/proj%65cts/42/issues.json", "JOB-TOKEN: glcbt-jjjj"],
+        "dot_segments": ["GET", "/api/v4/projects/42/../../runners", "PRIVATE-TOKEN: glpat-aaaa"],
+        "head": ["HEAD", "/api/v4/namespaces/alice", "PRIVATE-TOKEN: glpat-aaaa"],
+        "override": ["POST", "/api/v4/projects/42", "Content-Type: application/json", "X-HTTP-Method-Override: DELETE", "PRIVATE-TOKEN: glpat-aaaa"],
+        "form": ["POST", "/api/v4/projects/42/issues", "Content-Type: application/x-www-form-urlencoded", "PRIVATE-TOKEN: glpat-aaaa"],
+        "job_parameters": ["GET", "/api/v4/projects/42/jobs?token=glcbt-jjjj&job_token=glcbt-jjjj"],
+        "skipped": ["DELETE", "/api/v4/runners", "PRIVATE-TOKEN: glpat-bbbb"],
+    }
+    for name, lines in requests.items():
+        body = "_method=DELETE" if name == "form" else ""
+        write("gateway_read", name, "\n".join(lines) + "\n\n" + body)
+
+
 def main():
-    for target in ("token_format", "catalog_load", "route_match", "authorize_request"):
+    targets = ("token_format", "catalog_load", "route_match", "authorize_request", "gateway_read")
+    for target in targets:
         shutil.rmtree(SEEDS / target, ignore_errors=True)
     token_format()
     catalog_load()
     route_match()
     authorize_request()
+    gateway_read()
     for target in sorted(p.name for p in SEEDS.iterdir()):
         files = list((SEEDS / target).iterdir())
         size = sum(f.stat().st_size for f in files)
