@@ -34,7 +34,7 @@ use cedar_policy::{
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use patrol::catalog::Catalog;
+use patrol::catalog::{Catalog, RoutePath};
 use patrol::domain::{AccessKind, AccessLevel, BoundaryKind, MinRole, Plan, Visibility};
 use patrol::engine::{
     Action, BoundaryRef, Credential, Grant, GranularScope, GroupId, GroupSpec, Owner, ProjectId,
@@ -640,7 +640,8 @@ struct Check {
     token: u64,
     permission: &'static str,
     ns: u32,
-    path: String,
+    /// The route path, read as the gateway reads it before it asks the engine.
+    path: RoutePath,
     cedar: CedarRequest,
 }
 
@@ -719,7 +720,8 @@ fn checks(w: &World) -> Vec<Check> {
                 token,
                 permission,
                 ns,
-                path: format!("/api/v4/projects/{ns}/issues"),
+                path: RoutePath::parse(&format!("/api/v4/projects/{ns}/issues"))
+                    .expect("a plain path reads"),
                 cedar,
             }
         })
