@@ -103,8 +103,10 @@ async fn authenticate(
     let Ok(Some(token)) = read::presented(uri, headers, &state.service.prefixes().job) else {
         return Err(error(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
     };
-    let path = RoutePath::parse(uri.path())
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("400 path {e}")))?;
+    // A path patrol cannot read (a control character, bytes that are not UTF-8) names
+    // nothing it serves: GitLab's 404, as for any id that is no token's.
+    let path =
+        RoutePath::parse(uri.path()).map_err(|_| error(StatusCode::NOT_FOUND, "404 Not Found"))?;
     let ip = address.map(|a| a.ip());
     let check = |action: CheckAction, boundary: Option<CheckBoundary>| Check {
         token: token.clone(),

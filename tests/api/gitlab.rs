@@ -143,6 +143,13 @@ async fn gitlab_paths_fields_and_statuses(backend: Backend) {
             alice.as_str(),
             404,
         ),
+        // A path patrol cannot read names no token (found by schemathesis).
+        (
+            Method::GET,
+            "/api/v4/personal_access_tokens/%F1%8Fk%0A".to_owned(),
+            alice.as_str(),
+            404,
+        ),
         (
             Method::GET,
             "/api/v4/personal_access_tokens/self".to_owned(),
