@@ -14,15 +14,16 @@ WORKDIR /build
 # Only what `cargo build --bin patrol` reads (.dockerignore lets nothing else in):
 # - the manifests and the lockfile. `benches` is a workspace member, so cargo needs its
 #   manifest and its targets to load the workspace, though this build never compiles it;
-# - build.rs and src/;
-# - permissions/, the catalog, which src/catalog/load.rs embeds into the binary with
-#   include_dir!, and migrations/, which src/store/mod.rs embeds with sqlx::migrate!.
+# - build.rs, src/ and crates/ (the catalog and the engine);
+# - permissions/, the catalog, which crates/catalog/src/load.rs embeds into the binary
+#   with include_dir!, and migrations/, which src/store/mod.rs embeds with sqlx::migrate!.
 #   The runtime stage therefore needs neither directory.
 # The build needs the image's gcc (SQLite is compiled in, from sqlx's bundled
 # libsqlite3) and no system libraries, so no -dev packages.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY benches ./benches
 COPY src ./src
+COPY crates ./crates
 COPY permissions ./permissions
 COPY migrations ./migrations
 

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::app::Application;
 use crate::catalog::{self, Catalog, LoadError};
 use crate::config::Settings;
-use crate::http::Application;
 use crate::service::Service;
 use crate::store::{KeyRole, Store};
 

@@ -1,6 +1,7 @@
 //! The HTTP service: one router per concern, merged here behind the service-key check
 //! of each, with the request-id, trace, timeout and body-limit layers. Handlers parse,
-//! call the service and map errors; they hold no logic of their own.
+//! call the service and map errors; they hold no logic of their own. What starts and
+//! runs the service is `crate::app`.
 
 mod admin;
 mod authorize;
@@ -12,21 +13,17 @@ pub mod gateway;
 mod gitlab;
 mod health;
 mod jobs;
-mod limits;
+pub(crate) mod limits;
 pub mod openapi;
 mod page;
-mod server;
+pub(crate) mod server;
 mod tokens;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
-use thiserror::Error;
-use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -38,12 +35,17 @@ pub use error::{ApiError, ErrorBody};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::directory::MAX_ID;
-use crate::service::{Service, ServiceError};
-use crate::store::{Store, StoreError};
+use crate::service::Service;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
 
 /// What every handler shares. Behind one `Arc`: a request clones the state several
 /// times on its way through the router, and each clone is an atomic add that both
@@ -66,130 +68,6 @@ impl std::ops::Deref for AppState {
     }
 }
 
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("cannot load the store: {0}")]
-    Service(#[from] ServiceError),
-    #[error("cannot listen: {0}")]
-    Listen(#[from] std::io::Error),
-}
-
-/// The bound, ready-to-run service (port 0 in tests picks a free port).
-#[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    service: Arc<Service>,
-    background: Background,
-    limiter: Option<limits::Limiter>,
-    head: server::HeadLimits,
-}
-
-/// What runs beside the requests, and how often.
-#[derive(Debug, Clone)]
-struct Background {
-    webhook: Option<crate::config::Webhook>,
-    expiry_scan: Duration,
-    usage_flush: Option<Duration>,
-}
-
-impl Application {
-    /// Opens the store (migrating it unless `migrate` is false), loads the snapshot and
-    /// binds the listener.
-    pub async fn build(
-        settings: &Settings,
-        catalog: Arc<Catalog>,
-        migrate: bool,
-    ) -> Result<Self, StartError> {
-        crate::service::install_crypto_provider();
-        let store = Store::connect(&settings.database_url).await?;
-        if migrate {
-            store.migrate().await?;
-        }
-        let service = Arc::new(Service::start(Arc::clone(&catalog), store, settings).await?);
-        let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState(Arc::new(Shared {
-            permissions_html: crate::catalog::docs::html(&catalog).into(),
-            gateway: settings.gateway,
-            catalog,
-            service: Arc::clone(&service),
-        }));
-        let limiter = settings.rate_limit.and_then(limits::limiter);
-        Ok(Self {
-            listener,
-            router: router(state, settings, limiter.as_ref()),
-            limiter,
-            head: server::HeadLimits {
-                timeout: settings.header_timeout,
-                bytes: settings.header_limit,
-            },
-            service,
-            background: Background {
-                webhook: settings.webhook.clone(),
-                expiry_scan: settings.expiry_scan,
-                usage_flush: settings.track_usage.then_some(settings.usage_flush),
-            },
-        })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub fn service(&self) -> &Arc<Service> {
-        &self.service
-    }
-
-    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-    pub async fn run_until_stopped(self) {
-        self.serve(shutdown_signal()).await;
-    }
-
-    /// Serves until `stop` completes (tests).
-    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) {
-        let mut tasks = vec![tokio::spawn(heal_forever(Arc::clone(&self.service)))];
-        let service = Arc::clone(&self.service);
-        tasks.push(tokio::spawn(async move { service.listen_forever().await }));
-        if let Some(webhook) = self.background.webhook {
-            tasks.push(tokio::spawn(
-                Arc::clone(&self.service).deliver_forever(webhook),
-            ));
-            let (service, every) = (Arc::clone(&self.service), self.background.expiry_scan);
-            tasks.push(tokio::spawn(async move {
-                service.scan_expiry_forever(every).await
-            }));
-        }
-        if let Some(limiter) = self.limiter {
-            tasks.push(tokio::spawn(limits::forget_idle_callers(limiter)));
-        }
-        if let Some(every) = self.background.usage_flush {
-            let service = Arc::clone(&self.service);
-            tasks.push(tokio::spawn(async move {
-                service.flush_usage_forever(every).await
-            }));
-        }
-        server::serve(self.listener, self.router, self.head, stop).await;
-        for task in tasks {
-            task.abort();
-        }
-        // What was used since the last flush is written before the store closes.
-        if let Err(e) = self.service.flush_usage().await {
-            tracing::warn!(error = %e, "token uses since the last flush are lost");
-        }
-        self.service.store().close().await;
-    }
-}
-
-/// Rebuilds the snapshot whenever a failed commit left it stale.
-async fn heal_forever(service: Arc<Service>) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        service.heal().await;
-    }
-}
-
 /// Ids are signed 64-bit in the store; larger ones are refused.
 fn check_id(id: u64) -> Result<u64, ApiError> {
     if id > MAX_ID {
@@ -200,7 +78,12 @@ fn check_id(id: u64) -> Result<u64, ApiError> {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn router(state: AppState, settings: &Settings, limiter: Option<&limits::Limiter>) -> Router {
+/// Every route, behind its service-key check and the limits of `settings`.
+pub(crate) fn router(
+    state: AppState,
+    settings: &Settings,
+    limiter: Option<&limits::Limiter>,
+) -> Router {
     use extract::{ADMIN, AUTHORIZE, MANAGE, require};
     // Outside the service-key check: made-up keys are limited too.
     let limited = |router: Router<AppState>| match limiter {
@@ -246,28 +129,4 @@ fn router(state: AppState, settings: &Settings, limiter: Option<&limits::Limiter
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use patrol::app::Application;
 use patrol::config::{AdminKey, Settings};
-use patrol::http::Application;
 use patrol::service::Service;
 use patrol::token::Argon2Params;
 use reqwest::{Method, StatusCode};

@@ -34,9 +34,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use patrol::app::Application;
 use patrol::catalog::Catalog;
 use patrol::config::{AdminKey, Settings};
-use patrol::http::Application;
 use patrol::token::Argon2Params;
 
 use gateways::Kind;

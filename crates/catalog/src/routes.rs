@@ -245,7 +245,7 @@ fn hex(b: u8) -> Option<u8> {
 /// Percent-decodes `text`, strictly: `None` when a `%` is not followed by two hex
 /// digits. The bytes of `keep` stay encoded (`%XX`, in upper case); with
 /// `plus_is_space`, `+` is a space, as in a form or a query string.
-pub(crate) fn percent_decode(text: &str, keep: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
+pub fn percent_decode(text: &str, keep: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,11 +1,15 @@
 //! The permission catalog: every permission, route, legacy scope, job token policy and
-//! template, loaded from YAML into an immutable, indexed structure. It owns naming and
-//! validation of permissions; it never looks at tokens or the directory.
+//! template, loaded from YAML into an immutable, indexed structure, and the vocabulary
+//! it shares with the engine (`domain`). It owns naming and validation of permissions;
+//! it never looks at tokens or the directory, and depends on no runtime, store or HTTP
+//! crate.
 
 mod check;
 pub mod coverage;
 pub mod docs;
+pub mod domain;
 mod load;
+mod permset;
 mod routes;
 pub mod source;
 
@@ -15,11 +19,11 @@ use std::path::PathBuf;
 use rustc_hash::FxHashMap;
 
 use crate::domain::{AccessKind, BoundaryKind, MinRole, Plan};
-use crate::engine::PermSet;
 
 pub use check::{Violation, ViolationKind};
 pub use load::{EMBEDDED, LoadError, load_dir, load_embedded, load_files};
-pub(crate) use routes::percent_decode;
+pub use permset::PermSet;
+pub use routes::percent_decode;
 pub use routes::{
     PathError, RouteBoundary, RouteEntry, RouteKind, RouteMatch, RoutePath, RouteTable,
     SKIP_REASONS, split_route,

@@ -19,11 +19,12 @@
 //!   a fine-grained token only when it holds every `public` permission, which any
 //!   fine-grained token may use as a visitor.
 
-use crate::catalog::{Catalog, Permission, PermissionId};
-use crate::domain::{AccessKind, BoundaryKind};
+use patrol_catalog::domain::{AccessKind, BoundaryKind};
+use patrol_catalog::{Catalog, Permission, PermissionId};
 
+use super::Snapshot;
 use super::snapshot::{Grant, GranularScope, GroupId, ProjectId, Token};
-use super::{PermSet, Snapshot};
+use patrol_catalog::PermSet;
 
 /// Where a new grant would act, as far as comparing it with its maker goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! A set of catalog permissions as a bitset sized for its catalog: membership is one
 //! shift and mask, and a token's expanded permissions cost a few words of memory.
 
-use crate::catalog::PermissionId;
+use crate::PermissionId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct PermSet {

@@ -18,11 +18,11 @@ use super::{
     PolicyId, PolicySet, Role, RouteBoundary, RouteTable, SKIP_REASONS, SkippedRoute, Template,
     split_route,
 };
+use crate::PermSet;
 use crate::domain::{AccessKind, AccessLevel, BoundaryKind, MinRole, Plan};
-use crate::engine::PermSet;
 
 /// The catalog shipped inside the binary.
-pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/permissions");
+pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../permissions");
 
 #[derive(Debug, Error)]
 pub enum LoadError {

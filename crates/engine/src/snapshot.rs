@@ -10,9 +10,9 @@ use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use thiserror::Error;
 
-use crate::catalog::{Catalog, FeatureId, PermissionId, PolicySet, ScopeSet};
-use crate::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
-use crate::engine::PermSet;
+use patrol_catalog::PermSet;
+use patrol_catalog::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
+use patrol_catalog::{Catalog, FeatureId, PermissionId, PolicySet, ScopeSet};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -268,10 +268,25 @@ pub(crate) struct Namespace {
     pub visibility: Visibility,
     pub plan: Plan,
     /// Per catalog feature; empty means every feature is `enabled`.
-    pub features: Box<[FeatureAccess]>,
+    pub features: Vec<FeatureAccess>,
     pub token_policy: Option<TokenPolicy>,
     pub alive: bool,
 }
+
+/// What a namespace index the snapshot never gave out reads as: removed, private, with
+/// no parent, so every decision on it denies.
+static GONE: Namespace = Namespace {
+    kind: NsKind::Group(GroupId(0)),
+    parent: None,
+    children: Vec::new(),
+    path: String::new(),
+    full_path: String::new(),
+    visibility: Visibility::Private,
+    plan: Plan::Free,
+    features: Vec::new(),
+    token_policy: None,
+    alive: false,
+};
 
 impl Namespace {
     pub fn feature(&self, id: FeatureId) -> FeatureAccess {
@@ -349,12 +364,14 @@ impl Snapshot {
         self.tokens.get(&id)
     }
 
+    /// A namespace by its index; an index this snapshot never gave out reads as a
+    /// removed namespace, so a foreign id denies instead of panicking.
     pub(crate) fn ns(&self, idx: NsIdx) -> &Namespace {
-        &self.namespaces[idx.0 as usize]
+        self.namespaces.get(idx.0 as usize).unwrap_or(&GONE)
     }
 
-    fn ns_mut(&mut self, idx: NsIdx) -> &mut Namespace {
-        &mut self.namespaces[idx.0 as usize]
+    fn ns_mut(&mut self, idx: NsIdx) -> Option<&mut Namespace> {
+        self.namespaces.get_mut(idx.0 as usize)
     }
 
     /// The namespace and its ancestors, nearest first.
@@ -452,7 +469,7 @@ impl Snapshot {
                     full_path: user.username.clone(),
                     visibility: Visibility::Public,
                     plan: Plan::Free,
-                    features: Box::new([]),
+                    features: Vec::new(),
                     token_policy: None,
                     alive: true,
                 });
@@ -512,9 +529,10 @@ impl Snapshot {
             }
         }
         let idx = self.place(existing, NsKind::Group(id), parent, &spec.path)?;
-        let ns = self.ns_mut(idx);
-        ns.visibility = spec.visibility;
-        ns.plan = spec.plan;
+        if let Some(ns) = self.ns_mut(idx) {
+            ns.visibility = spec.visibility;
+            ns.plan = spec.plan;
+        }
         self.groups.insert(id, idx);
         Ok(())
     }
@@ -547,7 +565,9 @@ impl Snapshot {
         if self.ns(idx).parent.is_some() {
             return Err(SnapshotError::NotTopLevel(id.0));
         }
-        self.ns_mut(idx).token_policy = policy;
+        if let Some(ns) = self.ns_mut(idx) {
+            ns.token_policy = policy;
+        }
         Ok(())
     }
 
@@ -577,9 +597,10 @@ impl Snapshot {
                 *slot = *access;
             }
         }
-        let ns = self.ns_mut(idx);
-        ns.visibility = spec.visibility;
-        ns.features = features.into_boxed_slice();
+        if let Some(ns) = self.ns_mut(idx) {
+            ns.visibility = spec.visibility;
+            ns.features = features;
+        }
         self.projects.insert(id, idx);
         Ok(())
     }
@@ -729,25 +750,27 @@ impl Snapshot {
                 full_path: full_path.clone(),
                 visibility: Visibility::Private,
                 plan: Plan::Free,
-                features: Box::new([]),
+                features: Vec::new(),
                 token_policy: None,
                 alive: true,
             });
-            if let Some(p) = parent {
-                self.ns_mut(p).children.push(idx);
+            if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
+                p.children.push(idx);
             }
             self.paths.insert(&full_path, idx);
             return Ok(idx);
         };
         let old_parent = self.ns(idx).parent;
         if old_parent != parent {
-            if let Some(p) = old_parent {
-                self.ns_mut(p).children.retain(|&c| c != idx);
+            if let Some(p) = old_parent.and_then(|p| self.ns_mut(p)) {
+                p.children.retain(|&c| c != idx);
             }
-            if let Some(p) = parent {
-                self.ns_mut(p).children.push(idx);
+            if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
+                p.children.push(idx);
             }
-            self.ns_mut(idx).parent = parent;
+            if let Some(ns) = self.ns_mut(idx) {
+                ns.parent = parent;
+            }
         }
         if self.ns(idx).full_path != full_path {
             self.rename(idx, path.to_owned())?;
@@ -759,11 +782,16 @@ impl Snapshot {
     fn rename(&mut self, idx: NsIdx, path: String) -> Result<(), SnapshotError> {
         let full_path = self.full_path_under(self.ns(idx).parent, &path);
         self.claim_path(&full_path, Some(idx))?;
-        self.ns_mut(idx).path = path;
+        if let Some(ns) = self.ns_mut(idx) {
+            ns.path = path;
+        }
         let mut stack = vec![idx];
         while let Some(i) = stack.pop() {
             let new_path = self.full_path_under(self.ns(i).parent, &self.ns(i).path);
-            let old_path = std::mem::replace(&mut self.ns_mut(i).full_path, new_path.clone());
+            let old_path = self
+                .ns_mut(i)
+                .map(|ns| std::mem::replace(&mut ns.full_path, new_path.clone()))
+                .unwrap_or_default();
             if self.paths.get(&old_path) == Some(i) {
                 self.paths.remove(&old_path);
             }
@@ -778,15 +806,16 @@ impl Snapshot {
             let ns = self.ns(idx);
             (ns.parent, ns.full_path.clone())
         };
-        if let Some(p) = parent {
-            self.ns_mut(p).children.retain(|&c| c != idx);
+        if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
+            p.children.retain(|&c| c != idx);
         }
         if self.paths.get(&full_path) == Some(idx) {
             self.paths.remove(&full_path);
         }
         self.members.retain(|&(_, i), _| i != idx);
-        let ns = self.ns_mut(idx);
-        ns.alive = false;
-        ns.parent = None;
+        if let Some(ns) = self.ns_mut(idx) {
+            ns.alive = false;
+            ns.parent = None;
+        }
     }
 }

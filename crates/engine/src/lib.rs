@@ -1,19 +1,21 @@
 //! The decision engine: `decide(&Snapshot, &Request) -> Decision`, DESIGN.md section 5.
 //! Pure: no I/O, no clock, no allocation on the path. It is the only place that says
 //! yes; every check that cannot be completed says no.
+#![deny(clippy::indexing_slicing)]
 
 mod mint;
-mod permset;
 mod snapshot;
 
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::catalog::{Catalog, Permission, PermissionId, RouteKind, RoutePath};
-use crate::domain::{AccessKind, AccessLevel, BoundaryKind, FeatureAccess, MinRole, Visibility};
+use patrol_catalog::domain::{
+    AccessKind, AccessLevel, BoundaryKind, FeatureAccess, MinRole, Visibility,
+};
+use patrol_catalog::{Catalog, Permission, PermissionId, RouteKind, RoutePath};
 
 pub use mint::{Excess, exceeds};
-pub use permset::PermSet;
+pub use patrol_catalog::PermSet;
 use snapshot::NsKind;
 pub use snapshot::{
     AllowlistLink, Grant, GranularScope, GroupId, GroupSpec, JobTokenScope, NsIdx, Owner,
