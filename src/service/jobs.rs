@@ -47,14 +47,14 @@ impl Service {
             job: Some(job_ref),
             family_id: None,
         };
-        let _writer = self.writer.lock().await;
+        let write = self.write().await?;
         if self.store.token_by_job(valid.job_id).await?.is_some() {
             return Err(ServiceError::Conflict(format!(
                 "job {} already has a token",
                 valid.job_id
             )));
         }
-        let record = self.insert_new_token(row, &minted.secret).await?;
+        let record = self.insert_new_token(write, row, &minted.secret).await?;
         Ok(JobView {
             id: record.id,
             job_id: valid.job_id,
@@ -67,19 +67,19 @@ impl Service {
 
     /// The job ended: its token is dead from the moment this returns.
     pub async fn finish_job(&self, job_id: u64) -> Result<()> {
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let Some(record) = self.store.token_by_job(job_id).await? else {
             return Err(ServiceError::NotFound(format!("job {job_id} has no token")));
         };
-        let mut tx = self.store.begin().await?;
-        if !tx.revoke_token(record.id, clock::now()).await? {
+        if !write.tx.revoke_token(record.id, clock::now()).await? {
             return Err(ServiceError::Conflict(format!(
                 "job {job_id} has already finished"
             )));
         }
-        self.announce(&mut tx, &Change::TokenRevoked { id: record.id })
+        write
+            .announce(&Change::TokenRevoked { id: record.id })
             .await?;
-        tx.commit().await?;
+        write.commit().await?;
         self.forget_revoked(&[record.id]);
         Ok(())
     }
@@ -104,20 +104,21 @@ impl Service {
         project_id: u64,
         patch: ScopePatch,
     ) -> Result<JobTokenScopeRecord> {
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let before = self.job_token_scope(project_id)?;
         let after = patch.apply(before);
-        let mut tx = self.store.begin().await?;
-        tx.put_job_token_scope(&after).await?;
+        write.tx.put_job_token_scope(&after).await?;
         let event = audit(
             actor,
             "job_token_scope_updated",
             project_id,
             json!({"before": settings_json(before), "after": settings_json(after)}),
         );
-        tx.record_event(&event, clock::now()).await?;
-        self.publish(tx, Change::JobTokenScope { scope: after }, super::refused)
+        write.tx.record_event(&event, clock::now()).await?;
+        write
+            .publish(Change::JobTokenScope { scope: after }, super::refused)
             .await?;
+        write.commit().await?;
         Ok(after)
     }
 
@@ -140,14 +141,14 @@ impl Service {
         body: AllowlistBody,
     ) -> Result<(AllowlistView, bool)> {
         let now = clock::now();
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let mut entry = {
             let live = self.live.read();
             require_project(&live.snapshot, project_id)?;
             body.validate(project_id, &self.catalog, &live.snapshot, now)?
         };
-        let mut tx = self.store.begin().await?;
-        let existing = tx
+        let existing = write
+            .tx
             .allowlist_entry(project_id, entry.source, entry.source_id)
             .await?;
         let source = json!({"source_type": entry.source.as_str(), "source_id": entry.source_id});
@@ -171,15 +172,16 @@ impl Service {
                 )
             }
         };
-        tx.put_allowlist_entry(&entry).await?;
-        tx.record_event(&event, now).await?;
+        write.tx.put_allowlist_entry(&entry).await?;
+        write.tx.record_event(&event, now).await?;
         let change = Change::Allowlist {
             project_id,
             source: entry.source,
             source_id: entry.source_id,
             entry: Some(entry.clone()),
         };
-        self.publish(tx, change, super::refused).await?;
+        write.publish(change, super::refused).await?;
+        write.commit().await?;
         let view = AllowlistView::of(&entry, &self.live.read().snapshot);
         Ok((view, existing.is_none()))
     }
@@ -191,10 +193,10 @@ impl Service {
         source: SourceKind,
         source_id: u64,
     ) -> Result<()> {
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         require_project(&self.live.read().snapshot, project_id)?;
-        let mut tx = self.store.begin().await?;
-        if !tx
+        if !write
+            .tx
             .delete_allowlist_entry(project_id, source, source_id)
             .await?
         {
@@ -209,14 +211,15 @@ impl Service {
             project_id,
             json!({"source_type": source.as_str(), "source_id": source_id}),
         );
-        tx.record_event(&event, clock::now()).await?;
+        write.tx.record_event(&event, clock::now()).await?;
         let change = Change::Allowlist {
             project_id,
             source,
             source_id,
             entry: None,
         };
-        self.publish(tx, change, super::refused).await
+        write.publish(change, super::refused).await?;
+        write.commit().await
     }
 }
 

@@ -117,10 +117,9 @@ impl Service {
                 _ => None,
             },
         };
-        let _writer = self.writer.lock().await;
-        let mut tx = self.store.begin().await?;
+        let mut write = self.write().await?;
         if let Issue::Rotate { from } = &how
-            && !tx.revoke_token(from.id, now).await?
+            && !write.tx.revoke_token(from.id, now).await?
         {
             // Revoked since it was read: that is reuse too, and the caller may retry.
             return Err(ServiceError::Conflict(format!(
@@ -128,7 +127,7 @@ impl Service {
                 from.id
             )));
         }
-        let id = self.write_new_token(&mut tx, &row).await?;
+        let id = self.write_new_token(&mut write.tx, &row).await?;
         let record = row.into_record(id);
         let event = match &how {
             Issue::Create => audit(actor, "token_created", id, summary(&record)),
@@ -145,19 +144,21 @@ impl Service {
                 json!({"to": id, "family_id": from.family_id, "expires_at": record.expires_at}),
             ),
         };
-        tx.record_event(&event, now).await?;
+        write.tx.record_event(&event, now).await?;
         match &how {
-            Issue::Create => self.notify_created(&mut tx, &record, None).await?,
+            Issue::Create => self.notify_created(&mut write.tx, &record, None).await?,
             Issue::Duplicate { from } => {
-                self.notify_created(&mut tx, &record, Some(*from)).await?;
+                self.notify_created(&mut write.tx, &record, Some(*from))
+                    .await?;
             }
             Issue::Rotate { from } => {
-                self.notify_rotated(&mut tx, from, id).await?;
-                self.announce(&mut tx, &Change::TokenRevoked { id: from.id })
+                self.notify_rotated(&mut write.tx, from, id).await?;
+                write
+                    .announce(&Change::TokenRevoked { id: from.id })
                     .await?;
             }
         }
-        tx.commit().await?;
+        write.commit().await?;
         self.outbox_written();
         if let Issue::Rotate { from } = &how {
             self.forget_revoked(&[from.id]);
@@ -254,7 +255,7 @@ impl Service {
     ) -> Result<TokenView> {
         let now = clock::now();
         let today = clock::date_of(now);
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let before = self.changeable(id).await?;
         if before.revoked {
             return Err(ServiceError::Conflict(format!("token {id} is revoked")));
@@ -304,21 +305,20 @@ impl Service {
             granular_scopes: valid.granular_scopes,
             ..before.clone()
         };
-        let mut tx = self.store.begin().await?;
-        tx.update_token(&after).await?;
+        write.tx.update_token(&after).await?;
         let event = audit(
             actor,
             "token_updated",
             id,
             json!({"before": summary(&before), "after": summary(&after)}),
         );
-        tx.record_event(&event, now).await?;
+        write.tx.record_event(&event, now).await?;
         let change = Change::TokenUpdated {
             id,
             lookup_id: after.lookup_id.clone(),
         };
-        self.announce(&mut tx, &change).await?;
-        tx.commit().await?;
+        write.announce(&change).await?;
+        write.commit().await?;
         // The secret is unchanged: a cached verification stays, with the new grant.
         if let Some(token) = tokens::engine_token(&after, &self.catalog) {
             let mut live = self.live.write();
@@ -385,9 +385,8 @@ impl Service {
 
     async fn reuse_detected(&self, actor: &Actor, old: &TokenRecord) -> Result<()> {
         let now = clock::now();
-        let _writer = self.writer.lock().await;
-        let mut tx = self.store.begin().await?;
-        let revoked = tx.revoke_family(old.family_id, now).await?;
+        let mut write = self.write().await?;
+        let revoked = write.tx.revoke_family(old.family_id, now).await?;
         let ids: Vec<u64> = revoked.iter().map(|record| record.id).collect();
         let event = audit(
             actor,
@@ -395,14 +394,13 @@ impl Service {
             old.id,
             json!({"family_id": old.family_id, "revoked": ids}),
         );
-        tx.record_event(&event, now).await?;
+        write.tx.record_event(&event, now).await?;
         for id in &ids {
-            self.announce(&mut tx, &Change::TokenRevoked { id: *id })
-                .await?;
+            write.announce(&Change::TokenRevoked { id: *id }).await?;
         }
-        self.notify_revoked(&mut tx, &revoked, Revocation::ReuseDetected)
+        self.notify_revoked(&mut write.tx, &revoked, Revocation::ReuseDetected)
             .await?;
-        tx.commit().await?;
+        write.commit().await?;
         self.outbox_written();
         self.forget_revoked(&ids);
         Ok(())
@@ -410,22 +408,21 @@ impl Service {
 
     /// Revokes a token; it is denied by this replica from the moment this returns.
     pub async fn revoke_token(&self, actor: &Actor, id: u64) -> Result<()> {
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let now = clock::now();
         let record = self
             .store
             .token(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("token {id} does not exist")))?;
-        let mut tx = self.store.begin().await?;
-        if !tx.revoke_token(id, now).await? {
+        if !write.tx.revoke_token(id, now).await? {
             return Err(ServiceError::Conflict(format!(
                 "token {id} is already revoked"
             )));
         }
-        self.revoked_in(&mut tx, actor, &record, Revocation::Revoked, now)
+        self.revoked_in(&mut write.tx, actor, &record, Revocation::Revoked, now)
             .await?;
-        tx.commit().await?;
+        write.commit().await?;
         self.outbox_written();
         self.forget_revoked(&[id]);
         Ok(())
@@ -452,15 +449,14 @@ impl Service {
         if !genuine {
             return Err(not_found());
         }
-        let _writer = self.writer.lock().await;
+        let mut write = self.write().await?;
         let now = clock::now();
-        let mut tx = self.store.begin().await?;
-        if !tx.revoke_token(record.id, now).await? {
+        if !write.tx.revoke_token(record.id, now).await? {
             return Ok(());
         }
-        self.revoked_in(&mut tx, actor, &record, Revocation::ByValue, now)
+        self.revoked_in(&mut write.tx, actor, &record, Revocation::ByValue, now)
             .await?;
-        tx.commit().await?;
+        write.commit().await?;
         self.outbox_written();
         self.forget_revoked(&[record.id]);
         Ok(())

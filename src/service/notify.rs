@@ -212,11 +212,11 @@ impl Service {
             .collect();
         let now = clock::now_ms();
         let mut written = 0;
-        let mut tx = self.store.begin().await?;
+        let mut write = self.write().await?;
         for notification in &notifications {
-            written += usize::from(tx.enqueue(notification, now).await?);
+            written += usize::from(write.tx.enqueue(notification, now).await?);
         }
-        tx.commit().await?;
+        write.commit().await?;
         self.outbox_written();
         Ok(written)
     }

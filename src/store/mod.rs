@@ -6,7 +6,8 @@
 //!
 //! Reads are methods of `Store`; writes are methods of `Tx`, so that a caller can apply a
 //! change to the in-memory snapshot between writing and committing it, and roll back
-//! when the snapshot refuses it.
+//! when the snapshot refuses it. One writer at a time: a `Tx` begins only under the
+//! store's [`WriteLock`], so that a write without the lock does not compile.
 
 mod audit;
 mod directory;
@@ -17,6 +18,7 @@ mod settings;
 mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -73,6 +75,14 @@ pub(crate) enum Pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// The one-writer rule, shared by every clone of the store.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The store's writer lock, held: what a transaction begins under.
+#[derive(Debug)]
+pub struct WriteLock {
+    _held: tokio::sync::OwnedMutexGuard<()>,
 }
 
 #[derive(Debug)]
@@ -81,10 +91,11 @@ pub(crate) enum TxInner {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// An open transaction. Dropped without `commit`, it rolls back.
+/// An open transaction, under the writer lock. Dropped without `commit`, it rolls back.
 #[derive(Debug)]
 pub struct Tx {
     pub(crate) inner: TxInner,
+    _lock: WriteLock,
 }
 
 #[derive(Debug, Error)]
@@ -161,9 +172,7 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Self {
-                pool: Pool::Sqlite(pool),
-            })
+            Ok(Self::over(Pool::Sqlite(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
             let pool = PgPoolOptions::new()
@@ -171,13 +180,26 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Self {
-                pool: Pool::Postgres(pool),
-            })
+            Ok(Self::over(Pool::Postgres(pool)))
         } else {
             Err(bad_url(
                 "must start with `sqlite:` or `postgres:`".to_owned(),
             ))
+        }
+    }
+
+    fn over(pool: Pool) -> Self {
+        Self {
+            pool,
+            writer: Arc::default(),
+        }
+    }
+
+    /// Waits for the writer lock, for reads that must see no write meanwhile (a rebuild);
+    /// every transaction holds it too.
+    pub async fn lock_writes(&self) -> WriteLock {
+        WriteLock {
+            _held: Arc::clone(&self.writer).lock_owned().await,
         }
     }
 
@@ -205,12 +227,15 @@ impl Store {
         Ok(())
     }
 
+    /// Waits for the writer lock and begins a transaction, which holds the lock until it
+    /// commits or rolls back.
     pub async fn begin(&self) -> Result<Tx> {
+        let lock = self.lock_writes().await;
         let inner = match &self.pool {
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
             Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx { inner })
+        Ok(Tx { inner, _lock: lock })
     }
 
     /// Closes every connection (tests, shutdown). Waits at most a few seconds for

@@ -1,0 +1,147 @@
+//! Service keys: checked (once by argon2, then by digest), made and revoked, each step
+//! audited; and argon2 itself, off the runtime.
+
+use super::changes::Change;
+use super::{Actor, Caller, KeyCheck, Result, Service, ServiceError, VerifiedKey, audit_event};
+use crate::clock;
+use crate::directory::Invalid;
+use crate::store::{KeyRole, NewServiceKey, ServiceKeyRecord};
+use crate::token::{self, SecretDigest, TokenKind};
+
+impl Service {
+    // ---- service keys ----
+
+    /// Identifies a caller by its service key.
+    pub async fn check_key(&self, presented: &str) -> Result<KeyCheck> {
+        if let Some(admin) = &self.admin_key {
+            if admin.matches(&SecretDigest::of(presented)) {
+                return Ok(KeyCheck::Valid {
+                    role: KeyRole::Admin,
+                    caller: Caller::AdminKey,
+                });
+            }
+        }
+        let Ok(parsed) = token::parse(&self.key_prefixes, presented) else {
+            return Ok(KeyCheck::Invalid);
+        };
+        let digest = SecretDigest::of(parsed.secret);
+        if let Some(known) = self.live.read().keys.get(parsed.lookup_id).copied() {
+            return Ok(if known.digest.matches(&digest) {
+                KeyCheck::Valid {
+                    role: known.role,
+                    caller: Caller::ServiceKey(known.id),
+                }
+            } else {
+                KeyCheck::Invalid
+            });
+        }
+        let Some(record) = self.store.service_key_by_lookup(parsed.lookup_id).await? else {
+            return Ok(KeyCheck::Invalid);
+        };
+        if record.revoked_at.is_some()
+            || !self
+                .verify(record.secret_hash.clone(), parsed.secret)
+                .await?
+        {
+            return Ok(KeyCheck::Invalid);
+        }
+        self.live.write().keys.insert(
+            record.lookup_id,
+            VerifiedKey {
+                id: record.id,
+                role: record.role,
+                digest,
+            },
+        );
+        Ok(KeyCheck::Valid {
+            role: record.role,
+            caller: Caller::ServiceKey(record.id),
+        })
+    }
+
+    /// Creates a service key; the answer carries the plaintext key, once.
+    pub async fn create_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: KeyRole,
+    ) -> Result<(ServiceKeyRecord, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 255 {
+            return Err(Invalid::new("name", "must be 1 to 255 characters").into());
+        }
+        let minted = token::generate(&self.key_prefixes, TokenKind::Personal)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let new = NewServiceKey {
+            name: name.to_owned(),
+            role,
+            lookup_id: minted.lookup_id.clone(),
+            secret_hash,
+            created_at: clock::now(),
+        };
+        let mut write = self.write().await?;
+        let id = write.tx.insert_service_key(&new).await?;
+        let event = audit_event(
+            actor,
+            "service_key_created",
+            "service_key",
+            id,
+            serde_json::json!({"name": new.name, "role": role.as_str()}),
+        );
+        write.tx.record_event(&event, new.created_at).await?;
+        write.commit().await?;
+        let record = ServiceKeyRecord {
+            id,
+            name: new.name,
+            role,
+            lookup_id: new.lookup_id,
+            secret_hash: new.secret_hash,
+            created_at: new.created_at,
+            revoked_at: None,
+        };
+        Ok((record, minted.plaintext))
+    }
+
+    pub async fn revoke_key(&self, actor: &Actor, id: u64) -> Result<()> {
+        let mut write = self.write().await?;
+        let now = clock::now();
+        let Some(lookup_id) = write.tx.revoke_service_key(id, now).await? else {
+            return Err(ServiceError::NotFound(format!(
+                "service key {id} does not exist or is already revoked"
+            )));
+        };
+        let event = audit_event(
+            actor,
+            "service_key_revoked",
+            "service_key",
+            id,
+            serde_json::json!({}),
+        );
+        write.tx.record_event(&event, now).await?;
+        let change = Change::KeyRevoked {
+            lookup_id: lookup_id.clone(),
+        };
+        write.announce(&change).await?;
+        write.commit().await?;
+        self.live.write().keys.remove(&lookup_id);
+        Ok(())
+    }
+
+    // ---- hashing, off the runtime ----
+
+    pub(super) async fn hash(&self, secret: String) -> Result<String> {
+        let params = self.argon2;
+        tokio::task::spawn_blocking(move || token::hash_secret(params, &secret))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    pub(super) async fn verify(&self, hash: String, secret: &str) -> Result<bool> {
+        let secret = secret.to_owned();
+        tokio::task::spawn_blocking(move || token::verify_secret(&hash, &secret))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}

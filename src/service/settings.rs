@@ -1,0 +1,39 @@
+//! Instance settings (DESIGN.md section 7), read from memory, written through the store.
+
+use super::changes::Change;
+use super::{Actor, Result, Service, audit_event};
+use crate::clock;
+use crate::directory::Invalid;
+use crate::store::InstanceSettings;
+
+impl Service {
+    // ---- settings ----
+
+    pub fn settings(&self) -> InstanceSettings {
+        *self.settings.read()
+    }
+
+    pub async fn put_settings(
+        &self,
+        actor: &Actor,
+        settings: InstanceSettings,
+    ) -> Result<InstanceSettings> {
+        if !(1..=3650).contains(&settings.max_lifetime_days) {
+            return Err(Invalid::new("max_lifetime_days", "must be between 1 and 3650").into());
+        }
+        let mut write = self.write().await?;
+        write.tx.put_settings(&settings).await?;
+        let event = audit_event(
+            actor,
+            "settings_updated",
+            "instance",
+            0,
+            serde_json::json!({"before": self.settings(), "after": settings}),
+        );
+        write.tx.record_event(&event, clock::now()).await?;
+        write.announce(&Change::Settings { settings }).await?;
+        write.commit().await?;
+        *self.settings.write() = settings;
+        Ok(settings)
+    }
+}
