@@ -284,7 +284,10 @@ async fn lifecycle_is_announced_once_per_event(backend: Backend) {
         ])
     );
     assert_eq!(instrumentation["ip_restricted"], true);
-    let text = instrumentation.to_string();
+    // The clock can read 42 too: the leak check reads everything but the time.
+    let mut without_time = instrumentation.clone();
+    without_time.as_object_mut().unwrap().remove("occurred_at");
+    let text = without_time.to_string();
     for leak in ["42", "acme", "deploy", "alice", "project_ids", "group_ids"] {
         assert!(!text.contains(leak), "`{leak}` in {text}");
     }
