@@ -33,6 +33,30 @@ pub fn format_date(date: Date) -> String {
         .unwrap_or_default()
 }
 
+/// An optional `YYYY-MM-DD` with serde: `#[serde(with = "crate::clock::optional_date")]`.
+/// (Read through `Option<String>`, so it also reads inside internally tagged enums,
+/// where `time`'s own helper refuses a `null`.)
+pub mod optional_date {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(date) => s.serialize_str(&super::format_date(*date)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                super::parse_date(&text)
+                    .ok_or_else(|| D::Error::custom(format!("`{text}` is not a YYYY-MM-DD date")))
+            })
+            .transpose()
+    }
+}
+
 /// 00:00 UTC of `date`, in Unix seconds.
 pub fn midnight(date: Date) -> i64 {
     date.midnight().assume_utc().unix_timestamp()

@@ -1,15 +1,18 @@
-//! The directory mirror as the main application pushes it (DESIGN.md section 2): the
-//! request bodies, their validation, and their translation into snapshot changes. The
-//! same records are what the store keeps, so a restart rebuilds the same snapshot.
+//! The directory mirror's vocabulary (DESIGN.md section 2): users, groups, projects,
+//! memberships and top-level group token policies as patrol holds them, each valid by
+//! construction. Request bodies (`crate::http::directory`) become these at the edge,
+//! once; the service writes them, the store keeps them, replicas send them, and the
+//! snapshot is built from them. Nothing downstream parses them again.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use time::Date;
 use utoipa::ToSchema;
 
 use crate::catalog::Catalog;
 use crate::domain::{AccessLevel, FeatureAccess, Plan, Visibility};
-use crate::engine::{GroupId, GroupSpec, Owner, ProjectSpec, User, UserId};
+use crate::engine::{self, GroupId, GroupSpec, Owner, ProjectSpec, UserId};
 
 /// A field that is wrong, and why. Becomes a 422 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,349 +39,235 @@ impl Invalid {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UserState {
-    #[default]
-    Active,
-    Blocked,
-}
-
-/// `PUT /v1/directory/users/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserBody {
-    pub username: String,
-    #[serde(default)]
-    pub state: UserState,
-    #[serde(default)]
-    pub admin: bool,
-}
-
-/// `PUT /v1/directory/groups/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupBody {
-    #[serde(default)]
-    pub parent_id: Option<u64>,
-    pub path: String,
-    pub name: String,
-    pub visibility: Visibility,
-    /// Top-level groups only; default `free`.
-    #[serde(default)]
-    pub plan: Option<Plan>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NamespaceKind {
-    Group,
-    User,
-}
-
-/// Where a project lives: a group, or a user's personal namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NamespaceRef {
-    pub kind: NamespaceKind,
-    pub id: u64,
-}
-
-/// `PUT /v1/directory/projects/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectBody {
-    pub namespace: NamespaceRef,
-    pub path: String,
-    pub name: String,
-    pub visibility: Visibility,
-    /// Project features by catalog name; absent ones are `enabled`.
-    #[serde(default)]
-    pub features: BTreeMap<String, FeatureAccess>,
-}
-
-/// `PUT /v1/directory/{groups|projects}/{id}/members/{user_id}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MemberBody {
-    /// 0, 5, 10, 15, 20, 30, 40 or 50.
-    #[schema(value_type = u8)]
-    pub access_level: AccessLevel,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberOf {
-    Group,
-    Project,
-}
-
-/// A membership: the user's level on a group or a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Membership {
-    pub of: MemberOf,
-    pub namespace_id: u64,
-    pub user_id: u64,
-    pub access_level: AccessLevel,
-}
-
-/// A user in a batch: `id` plus the fields of `UserBody`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserItem {
-    pub id: u64,
-    pub username: String,
-    #[serde(default)]
-    pub state: UserState,
-    #[serde(default)]
-    pub admin: bool,
-}
-
-/// A group in a batch: `id` plus the fields of `GroupBody`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupItem {
-    pub id: u64,
-    #[serde(default)]
-    pub parent_id: Option<u64>,
-    pub path: String,
-    pub name: String,
-    pub visibility: Visibility,
-    #[serde(default)]
-    pub plan: Option<Plan>,
-}
-
-/// A project in a batch: `id` plus the fields of `ProjectBody`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectItem {
-    pub id: u64,
-    pub namespace: NamespaceRef,
-    pub path: String,
-    pub name: String,
-    pub visibility: Visibility,
-    #[serde(default)]
-    pub features: BTreeMap<String, FeatureAccess>,
-}
-
-impl UserItem {
-    pub fn split(self) -> (u64, UserBody) {
-        let Self {
-            id,
-            username,
-            state,
-            admin,
-        } = self;
-        (
-            id,
-            UserBody {
-                username,
-                state,
-                admin,
-            },
-        )
-    }
-}
-
-impl GroupItem {
-    pub fn split(self) -> (u64, GroupBody) {
-        let Self {
-            id,
-            parent_id,
-            path,
-            name,
-            visibility,
-            plan,
-        } = self;
-        (
-            id,
-            GroupBody {
-                parent_id,
-                path,
-                name,
-                visibility,
-                plan,
-            },
-        )
-    }
-}
-
-impl ProjectItem {
-    pub fn split(self) -> (u64, ProjectBody) {
-        let Self {
-            id,
-            namespace,
-            path,
-            name,
-            visibility,
-            features,
-        } = self;
-        (
-            id,
-            ProjectBody {
-                namespace,
-                path,
-                name,
-                visibility,
-                features,
-            },
-        )
-    }
-}
-
-/// A membership in a batch: exactly one of `group_id` and `project_id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MembershipItem {
-    #[serde(default)]
-    pub group_id: Option<u64>,
-    #[serde(default)]
-    pub project_id: Option<u64>,
-    pub user_id: u64,
-    #[schema(value_type = u8)]
-    pub access_level: AccessLevel,
-}
-
-/// `POST /v1/directory/batch`: applied in order (users, groups, projects, memberships),
-/// all or nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Batch {
-    #[serde(default)]
-    pub users: Vec<UserItem>,
-    #[serde(default)]
-    pub groups: Vec<GroupItem>,
-    #[serde(default)]
-    pub projects: Vec<ProjectItem>,
-    #[serde(default)]
-    pub memberships: Vec<MembershipItem>,
-}
-
-impl Batch {
-    pub fn len(&self) -> usize {
-        self.users.len() + self.groups.len() + self.projects.len() + self.memberships.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Every id fits the store's signed 64-bit columns.
-    pub fn check_ids(&self) -> Result<(), Invalid> {
-        let ids = [
-            ("users", self.users.iter().map(|u| u.id).collect::<Vec<_>>()),
-            ("groups", self.groups.iter().map(|g| g.id).collect()),
-            ("projects", self.projects.iter().map(|p| p.id).collect()),
-            (
-                "memberships",
-                self.memberships
-                    .iter()
-                    .map(|m| m.user_id.max(m.group_id.or(m.project_id).unwrap_or(0)))
-                    .collect(),
-            ),
-        ];
-        for (list, ids) in ids {
-            if let Some(i) = ids.iter().position(|&id| id > MAX_ID) {
-                return Err(Invalid::new(
-                    format!("{list}[{i}].id"),
-                    "must be below 2^63",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The largest id patrol stores (ids are signed 64-bit in the store).
 pub const MAX_ID: u64 = i64::MAX as u64;
 
-impl MembershipItem {
-    pub fn membership(&self) -> Result<Membership, Invalid> {
-        let (of, namespace_id) = match (self.group_id, self.project_id) {
-            (Some(id), None) => (MemberOf::Group, id),
-            (None, Some(id)) => (MemberOf::Project, id),
-            _ => {
-                return Err(Invalid::new(
-                    "group_id",
-                    "exactly one of `group_id` and `project_id` must be given",
-                ));
-            }
-        };
-        Ok(Membership {
-            of,
-            namespace_id,
-            user_id: self.user_id,
-            access_level: self.access_level,
-        })
+/// `id` if the store can hold it; `field` names it otherwise.
+pub fn stored_id(id: u64, field: &str) -> Result<u64, Invalid> {
+    if id > MAX_ID {
+        return Err(Invalid::new(field, "must be below 2^63"));
     }
+    Ok(id)
 }
 
 /// A path segment as GitLab allows it: letters, digits, `_`, `-`, `.`; not starting
 /// with `-` or `.`, not ending in `.git` or `.atom`, at most 255 characters.
-fn check_path(path: &str) -> Result<(), Invalid> {
-    let ok = !path.is_empty()
-        && path.len() <= 255
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && !path.starts_with(['-', '.'])
-        && !path.ends_with(".git")
-        && !path.ends_with(".atom");
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            "path",
-            format!(
-                "must be 1 to 255 letters, digits, `_`, `-` or `.`, not starting with `-` or `.`, not `{path}`"
-            ),
-        ))
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathSegment(String);
+
+impl PathSegment {
+    /// `field` names the path in the error (`path`, `username`).
+    pub fn parse(text: &str, field: &str) -> Result<Self, Invalid> {
+        let ok = !text.is_empty()
+            && text.len() <= 255
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !text.starts_with(['-', '.'])
+            && !text.ends_with(".git")
+            && !text.ends_with(".atom");
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Invalid::new(
+                field,
+                format!(
+                    "must be 1 to 255 letters, digits, `_`, `-` or `.`, not starting with `-` or `.`, not `{text}`"
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-fn check_name(name: &str) -> Result<(), Invalid> {
-    if name.trim().is_empty() || name.len() > 255 {
-        return Err(Invalid::new("name", "must be 1 to 255 characters"));
+impl TryFrom<String> for PathSegment {
+    type Error = Invalid;
+
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        Self::parse(&text, "path")
     }
-    Ok(())
 }
 
-impl UserBody {
-    pub fn to_user(&self) -> Result<User, Invalid> {
-        check_path(&self.username).map_err(|e| Invalid::new("username", e.message))?;
-        Ok(User {
-            username: self.username.clone(),
-            blocked: self.state == UserState::Blocked,
+impl From<PathSegment> for String {
+    fn from(path: PathSegment) -> String {
+        path.0
+    }
+}
+
+/// A display name: 1 to 255 characters, not only spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        if text.trim().is_empty() || text.len() > 255 {
+            return Err(Invalid::new("name", "must be 1 to 255 characters"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = Invalid;
+
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        Self::parse(&text)
+    }
+}
+
+impl From<DisplayName> for String {
+    fn from(name: DisplayName) -> String {
+        name.0
+    }
+}
+
+/// A user of the main application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Also the path of the user's personal namespace.
+    pub username: PathSegment,
+    pub blocked: bool,
+    pub admin: bool,
+}
+
+impl User {
+    pub fn to_engine(&self) -> engine::User {
+        engine::User {
+            username: self.username.as_str().to_owned(),
+            blocked: self.blocked,
             admin: self.admin,
-        })
+        }
     }
 }
 
-impl GroupBody {
-    pub fn to_spec(&self) -> Result<GroupSpec, Invalid> {
-        check_path(&self.path)?;
-        check_name(&self.name)?;
-        if self.parent_id.is_some() && self.plan.is_some_and(|p| p != Plan::Free) {
+/// A group; only a top-level group has a plan of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub parent_id: Option<u64>,
+    pub path: PathSegment,
+    pub name: DisplayName,
+    pub visibility: Visibility,
+    pub plan: Plan,
+}
+
+impl Group {
+    /// A group from its parts: a subgroup's plan, if given, must be `free`.
+    pub fn new(
+        parent_id: Option<u64>,
+        path: PathSegment,
+        name: DisplayName,
+        visibility: Visibility,
+        plan: Option<Plan>,
+    ) -> Result<Self, Invalid> {
+        if let Some(id) = parent_id {
+            stored_id(id, "parent_id")?;
+        }
+        if parent_id.is_some() && plan.is_some_and(|p| p != Plan::Free) {
             return Err(Invalid::new(
                 "plan",
                 "only top-level groups have a plan; subgroups use their top-level group's",
             ));
         }
-        Ok(GroupSpec {
-            parent: self.parent_id.map(GroupId),
-            path: self.path.clone(),
-            visibility: self.visibility,
-            plan: self.plan.unwrap_or_default(),
+        Ok(Self {
+            parent_id,
+            path,
+            name,
+            visibility,
+            plan: plan.unwrap_or_default(),
         })
+    }
+
+    pub fn to_spec(&self) -> GroupSpec {
+        GroupSpec {
+            parent: self.parent_id.map(GroupId),
+            path: self.path.as_str().to_owned(),
+            visibility: self.visibility,
+            plan: self.plan,
+        }
     }
 }
 
-impl ProjectBody {
+/// Where a project lives: a group, or a user's personal namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum ProjectOwner {
+    Group(u64),
+    User(u64),
+}
+
+/// A project, with the access of each project feature that is not `enabled`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub namespace: ProjectOwner,
+    pub path: PathSegment,
+    pub name: DisplayName,
+    pub visibility: Visibility,
+    /// By catalog feature name, each one the catalog knows.
+    features: BTreeMap<String, FeatureAccess>,
+}
+
+impl Project {
+    /// A project from its parts; every feature must be one of the catalog's.
+    pub fn new(
+        namespace: ProjectOwner,
+        path: PathSegment,
+        name: DisplayName,
+        visibility: Visibility,
+        features: BTreeMap<String, FeatureAccess>,
+        catalog: &Catalog,
+    ) -> Result<Self, Invalid> {
+        let (ProjectOwner::Group(id) | ProjectOwner::User(id)) = namespace;
+        stored_id(id, "namespace.id")?;
+        if let Some(name) = features.keys().find(|f| catalog.feature_id(f).is_none()) {
+            return Err(Invalid::new(
+                format!("features.{name}"),
+                "is not a project feature of the catalog",
+            ));
+        }
+        Ok(Self {
+            namespace,
+            path,
+            name,
+            visibility,
+            features,
+        })
+    }
+
+    /// A project as the store kept it. Its features are checked against the catalog
+    /// when it enters a snapshot ([`Project::to_spec`]): the store may have been
+    /// written under another catalog.
+    pub fn restore(
+        namespace: ProjectOwner,
+        path: PathSegment,
+        name: DisplayName,
+        visibility: Visibility,
+        features: BTreeMap<String, FeatureAccess>,
+    ) -> Self {
+        Self {
+            namespace,
+            path,
+            name,
+            visibility,
+            features,
+        }
+    }
+
+    pub fn features(&self) -> &BTreeMap<String, FeatureAccess> {
+        &self.features
+    }
+
+    /// The engine's form. `Err` names a feature `catalog` does not know: a project
+    /// written under another catalog (a replica, or a store, ahead of this one).
     pub fn to_spec(&self, catalog: &Catalog) -> Result<ProjectSpec, Invalid> {
-        check_path(&self.path)?;
-        check_name(&self.name)?;
         let features = self
             .features
             .iter()
@@ -395,15 +284,83 @@ impl ProjectBody {
             })
             .collect::<Result<_, _>>()?;
         Ok(ProjectSpec {
-            namespace: match self.namespace.kind {
-                NamespaceKind::Group => Owner::Group(GroupId(self.namespace.id)),
-                NamespaceKind::User => Owner::User(UserId(self.namespace.id)),
+            namespace: match self.namespace {
+                ProjectOwner::Group(id) => Owner::Group(GroupId(id)),
+                ProjectOwner::User(id) => Owner::User(UserId(id)),
             },
-            path: self.path.clone(),
+            path: self.path.as_str().to_owned(),
             visibility: self.visibility,
             features,
         })
     }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberOf {
+    Group,
+    Project,
+}
+
+/// A membership: the user's level on a group or a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub of: MemberOf,
+    pub namespace_id: u64,
+    pub user_id: u64,
+    pub access_level: AccessLevel,
+}
+
+/// A top-level group's token policy (DESIGN.md section 7): legacy tokens are denied in
+/// its hierarchy, from `enforced_after` (00:00 UTC) or at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPolicy {
+    pub enforce_fine_grained: bool,
+    #[serde(with = "crate::clock::optional_date")]
+    pub enforced_after: Option<Date>,
+}
+
+impl TokenPolicy {
+    pub fn to_engine(self) -> engine::TokenPolicy {
+        engine::TokenPolicy {
+            enforce_fine_grained: self.enforce_fine_grained,
+            enforced_after: self.enforced_after.map(crate::clock::midnight),
+        }
+    }
+}
+
+/// A batch of the directory: applied in order (users, groups, projects, memberships),
+/// all or nothing. Each item carries the name of its place in the request
+/// (`users[3]`), for the refusals the snapshot makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub users: Vec<(u64, User)>,
+    pub groups: Vec<(u64, Group)>,
+    pub projects: Vec<(u64, Project)>,
+    pub memberships: Vec<Membership>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.users.len() + self.groups.len() + self.projects.len() + self.memberships.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the store holds of the directory, read in one go at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dump {
+    pub users: Vec<(u64, User)>,
+    /// Parents before their children.
+    pub groups: Vec<(u64, Group)>,
+    pub projects: Vec<(u64, Project)>,
+    pub memberships: Vec<Membership>,
+    pub token_policies: Vec<(u64, TokenPolicy)>,
 }
 
 #[cfg(test)]
@@ -413,36 +370,26 @@ mod tests {
     #[test]
     fn paths_follow_gitlab_rules() {
         for good in ["acme", "web-app", "a.b", "A_1"] {
-            assert!(check_path(good).is_ok(), "{good}");
+            assert!(PathSegment::parse(good, "path").is_ok(), "{good}");
         }
         for bad in ["", "-x", ".x", "a/b", "a b", "x.git", "é"] {
-            assert_eq!(check_path(bad).unwrap_err().field, "path", "{bad}");
+            assert_eq!(
+                PathSegment::parse(bad, "path").unwrap_err().field,
+                "path",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn subgroups_have_no_plan_of_their_own() {
-        let body = GroupBody {
-            parent_id: Some(1),
-            path: "web".into(),
-            name: "Web".into(),
-            visibility: Visibility::Private,
-            plan: Some(Plan::Ultimate),
-        };
-        assert_eq!(body.to_spec().unwrap_err().field, "plan");
-    }
-
-    #[test]
-    fn a_batch_membership_names_exactly_one_namespace() {
-        let item = |group_id, project_id| MembershipItem {
-            group_id,
-            project_id,
-            user_id: 1,
-            access_level: AccessLevel::GUEST,
-        };
-        assert!(item(Some(1), None).membership().is_ok());
-        assert!(item(None, Some(1)).membership().is_ok());
-        assert!(item(None, None).membership().is_err());
-        assert!(item(Some(1), Some(1)).membership().is_err());
+        let group = Group::new(
+            Some(1),
+            PathSegment::parse("web", "path").unwrap(),
+            DisplayName::parse("Web").unwrap(),
+            Visibility::Private,
+            Some(Plan::Ultimate),
+        );
+        assert_eq!(group.unwrap_err().field, "plan");
     }
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::catalog::{Catalog, PolicySet};
 use crate::clock;
 use crate::directory::{Invalid, MAX_ID};
-use crate::engine::{AllowlistLink, GroupId, JobTokenScope, ProjectId, Snapshot, UserId};
+use crate::engine::{AllowlistLink, GroupId, ProjectId, Snapshot, UserId};
 use crate::store::{AllowlistRecord, InstanceSettings, JobTokenScopeRecord, SourceKind};
 
 /// `POST /v1/jobs`: the CI system mints a token for one job.
@@ -273,25 +273,4 @@ pub fn link(entry: &AllowlistRecord, catalog: &Catalog) -> AllowlistLink {
         default_permissions: entry.default_permissions,
         policies,
     }
-}
-
-/// The engine's scope of a project from its stored settings and entries.
-pub fn engine_scope<'a>(
-    settings: JobTokenScopeRecord,
-    entries: impl IntoIterator<Item = &'a AllowlistRecord>,
-    catalog: &Catalog,
-) -> JobTokenScope {
-    let mut scope = JobTokenScope {
-        inbound_enabled: settings.inbound_enabled,
-        fine_grained_enabled: settings.fine_grained_enabled,
-        ..JobTokenScope::default()
-    };
-    for entry in entries {
-        let link = link(entry, catalog);
-        match entry.source {
-            SourceKind::Project => scope.projects.insert(ProjectId(entry.source_id), link),
-            SourceKind::Group => scope.groups.insert(GroupId(entry.source_id), link),
-        };
-    }
-    scope
 }

@@ -11,10 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiError, AppState, check_id, page};
 use crate::clock;
+use crate::directory::{Invalid, TokenPolicy};
 use crate::service::Actor;
-use crate::store::{
-    AuditEvent, AuditFilter, InstanceSettings, KeyRole, ServiceKeyRecord, TokenPolicyRecord,
-};
+use crate::store::{AuditEvent, AuditFilter, InstanceSettings, KeyRole, ServiceKeyRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -141,6 +140,26 @@ pub struct TokenPolicyBody {
     pub enforced_after: Option<String>,
 }
 
+impl TryFrom<&TokenPolicyBody> for TokenPolicy {
+    type Error = Invalid;
+
+    fn try_from(body: &TokenPolicyBody) -> Result<Self, Invalid> {
+        let enforced_after = match body.enforced_after.as_deref() {
+            None => None,
+            Some(text) => Some(clock::parse_date(text).ok_or_else(|| {
+                Invalid::new(
+                    "enforced_after",
+                    format!("must be a date YYYY-MM-DD, not `{text}`"),
+                )
+            })?),
+        };
+        Ok(Self {
+            enforce_fine_grained: body.enforce_fine_grained,
+            enforced_after,
+        })
+    }
+}
+
 /// Sets whether a top-level group denies legacy tokens everywhere in its hierarchy.
 #[utoipa::path(put, path = "/v1/groups/{id}/token-policy", tag = "admin",
     params(("id" = u64, Path, maximum = 9223372036854775807_i64)),
@@ -155,18 +174,9 @@ pub async fn put_token_policy(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<TokenPolicyBody>,
 ) -> Result<Json<TokenPolicyBody>, ApiError> {
-    state
-        .service
-        .put_token_policy(
-            &actor,
-            check_id(id)?,
-            TokenPolicyRecord {
-                group_id: id,
-                enforce_fine_grained: body.enforce_fine_grained,
-                enforced_after: body.enforced_after.clone(),
-            },
-        )
-        .await?;
+    let id = check_id(id)?;
+    let policy = TokenPolicy::try_from(&body)?;
+    state.service.put_token_policy(&actor, id, policy).await?;
     Ok(Json(body))
 }
 

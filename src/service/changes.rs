@@ -12,34 +12,30 @@ use std::sync::atomic::Ordering;
 
 use super::{Result, Service, ServiceError};
 use crate::catalog::Catalog;
-use crate::clock;
-use crate::directory::{GroupBody, MemberOf, Membership, ProjectBody, UserBody};
+use crate::directory::{self, Invalid, MemberOf, Membership};
 use crate::domain::AccessLevel;
-use crate::engine::{
-    GroupId, JobTokenScope, ProjectId, Snapshot, SnapshotError, TokenId, TokenPolicy, UserId,
-};
+use crate::engine::{GroupId, JobTokenScope, ProjectId, Snapshot, SnapshotError, TokenId, UserId};
 use crate::jobs;
 use crate::store::{
-    AllowlistRecord, Heard, InstanceSettings, JobTokenScopeRecord, MAX_NOTIFICATION, SourceKind,
-    TokenPolicyRecord, Tx,
+    AllowlistRecord, Heard, InstanceSettings, JobTokenScopeRecord, MAX_NOTIFICATION, SourceKind, Tx,
 };
 
-/// One committed change.
+/// One committed change, in the directory's and the tokens' own terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// `body: None`: removed.
+    /// `user: None`: removed.
     User {
         id: u64,
-        body: Option<UserBody>,
+        user: Option<directory::User>,
     },
     Group {
         id: u64,
-        body: Option<GroupBody>,
+        group: Option<directory::Group>,
     },
     Project {
         id: u64,
-        body: Option<ProjectBody>,
+        project: Option<directory::Project>,
     },
     /// `access_level: None`: the membership was removed.
     Member {
@@ -49,7 +45,8 @@ pub enum Change {
         access_level: Option<AccessLevel>,
     },
     TokenPolicy {
-        policy: TokenPolicyRecord,
+        group_id: u64,
+        policy: directory::TokenPolicy,
     },
     Settings {
         settings: InstanceSettings,
@@ -82,11 +79,28 @@ pub enum Change {
     Resync,
 }
 
-/// What travels on the channel: the change and which replica made it.
+/// The version of [`Message`]: a replica hearing another version rebuilds from the
+/// store rather than guess what it means. Bumped whenever `Change` changes shape.
+const MESSAGE_VERSION: u16 = 2;
+
+/// What travels between replicas: a change, which replica made it, and the version of
+/// the message's shape.
 #[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
+struct Message {
+    v: u16,
     origin: String,
     change: Change,
+}
+
+/// Why a change does not apply to a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotApplied {
+    /// It would break the snapshot's rules (a cycle, a path taken, ...).
+    #[error(transparent)]
+    Refused(#[from] SnapshotError),
+    /// It was made under another catalog: a project feature this one does not know.
+    #[error(transparent)]
+    Catalog(#[from] Invalid),
 }
 
 /// Applies a directory, policy or job token scope change to a snapshot. Other kinds do
@@ -95,32 +109,23 @@ pub(super) fn apply(
     snapshot: &mut Snapshot,
     catalog: &Catalog,
     change: &Change,
-) -> std::result::Result<(), SnapshotError> {
+) -> std::result::Result<(), NotApplied> {
     match change {
         Change::User {
             id,
-            body: Some(body),
-        } => match body.to_user() {
-            Ok(user) => snapshot.upsert_user(UserId(*id), user),
-            Err(_) => Ok(()),
-        },
-        Change::User { id, body: None } => snapshot.remove_user(UserId(*id)),
+            user: Some(user),
+        } => snapshot.upsert_user(UserId(*id), user.to_engine())?,
+        Change::User { id, user: None } => snapshot.remove_user(UserId(*id))?,
         Change::Group {
             id,
-            body: Some(body),
-        } => match body.to_spec() {
-            Ok(spec) => snapshot.upsert_group(GroupId(*id), spec),
-            Err(_) => Ok(()),
-        },
-        Change::Group { id, body: None } => snapshot.remove_group(GroupId(*id)),
+            group: Some(group),
+        } => snapshot.upsert_group(GroupId(*id), group.to_spec())?,
+        Change::Group { id, group: None } => snapshot.remove_group(GroupId(*id))?,
         Change::Project {
             id,
-            body: Some(body),
-        } => match body.to_spec(catalog) {
-            Ok(spec) => snapshot.upsert_project(ProjectId(*id), spec),
-            Err(_) => Ok(()),
-        },
-        Change::Project { id, body: None } => snapshot.remove_project(ProjectId(*id)),
+            project: Some(project),
+        } => snapshot.upsert_project(ProjectId(*id), project.to_spec(catalog)?)?,
+        Change::Project { id, project: None } => snapshot.remove_project(ProjectId(*id))?,
         Change::Member {
             of,
             namespace_id,
@@ -128,33 +133,28 @@ pub(super) fn apply(
             access_level,
         } => match of {
             MemberOf::Group => {
-                snapshot.set_group_member(GroupId(*namespace_id), UserId(*user_id), *access_level)
+                snapshot.set_group_member(
+                    GroupId(*namespace_id),
+                    UserId(*user_id),
+                    *access_level,
+                )?;
             }
             MemberOf::Project => snapshot.set_project_member(
                 ProjectId(*namespace_id),
                 UserId(*user_id),
                 *access_level,
-            ),
+            )?,
         },
-        Change::TokenPolicy { policy } => snapshot.set_token_policy(
-            GroupId(policy.group_id),
-            Some(TokenPolicy {
-                enforce_fine_grained: policy.enforce_fine_grained,
-                enforced_after: policy
-                    .enforced_after
-                    .as_deref()
-                    .and_then(clock::parse_date)
-                    .map(clock::midnight),
-            }),
-        ),
+        Change::TokenPolicy { group_id, policy } => {
+            snapshot.set_token_policy(GroupId(*group_id), Some(policy.to_engine()))?;
+        }
         Change::TokenRevoked { id } => {
             snapshot.revoke_token(TokenId(*id));
-            Ok(())
         }
         Change::JobTokenScope { scope } => change_scope(snapshot, scope.project_id, |s| {
             s.inbound_enabled = scope.inbound_enabled;
             s.fine_grained_enabled = scope.fine_grained_enabled;
-        }),
+        })?,
         Change::Allowlist {
             project_id,
             source,
@@ -175,14 +175,62 @@ pub(super) fn apply(
                 (SourceKind::Group, None) => {
                     s.groups.remove(&GroupId(*source_id));
                 }
-            })
+            })?
         }
         Change::Settings { .. }
         | Change::TokenCreated { .. }
         | Change::TokenUpdated { .. }
         | Change::KeyRevoked { .. }
-        | Change::Resync => Ok(()),
+        | Change::Resync => {}
     }
+    Ok(())
+}
+
+/// The changes that make a snapshot of what the store holds: the directory (parents
+/// before children), the group policies, then each project's job token scope and its
+/// allowlist. Folding them with [`apply`] is the one way into a snapshot: at start, on a
+/// rebuild, and on every replica that hears them.
+pub(super) fn of_store(
+    dump: directory::Dump,
+    scopes: Vec<JobTokenScopeRecord>,
+    allowlist: Vec<AllowlistRecord>,
+) -> impl Iterator<Item = Change> {
+    let users = dump.users.into_iter().map(|(id, user)| Change::User {
+        id,
+        user: Some(user),
+    });
+    let groups = dump.groups.into_iter().map(|(id, group)| Change::Group {
+        id,
+        group: Some(group),
+    });
+    let projects = dump
+        .projects
+        .into_iter()
+        .map(|(id, project)| Change::Project {
+            id,
+            project: Some(project),
+        });
+    let members = dump.memberships.into_iter().map(|m| m.change());
+    let policies = dump
+        .token_policies
+        .into_iter()
+        .map(|(group_id, policy)| Change::TokenPolicy { group_id, policy });
+    let scopes = scopes
+        .into_iter()
+        .map(|scope| Change::JobTokenScope { scope });
+    let entries = allowlist.into_iter().map(|entry| Change::Allowlist {
+        project_id: entry.project_id,
+        source: entry.source,
+        source_id: entry.source_id,
+        entry: Some(entry),
+    });
+    users
+        .chain(groups)
+        .chain(projects)
+        .chain(members)
+        .chain(policies)
+        .chain(scopes)
+        .chain(entries)
 }
 
 /// Changes a project's job token scope (a copy of the defaults if it had none).
@@ -217,26 +265,33 @@ impl Service {
         if self.store.backend() != crate::store::Backend::Postgres {
             return Ok(());
         }
-        let mut payload = serde_json::to_string(&Envelope {
-            origin: self.origin.clone(),
-            change: change.clone(),
-        })
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        if payload.len() > MAX_NOTIFICATION {
-            payload = serde_json::to_string(&Envelope {
+        let message = |change: Change| {
+            serde_json::to_string(&Message {
+                v: MESSAGE_VERSION,
                 origin: self.origin.clone(),
-                change: Change::Resync,
+                change,
             })
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+        };
+        let mut payload = message(change.clone())?;
+        if payload.len() > MAX_NOTIFICATION {
+            payload = message(Change::Resync)?;
         }
         Ok(tx.notify(&payload).await?)
     }
 
     /// Applies what another replica announced.
     fn hear(&self, payload: &str) {
-        let change = match serde_json::from_str::<Envelope>(payload) {
-            Ok(envelope) if envelope.origin == self.origin => return,
-            Ok(envelope) => envelope.change,
+        let change = match serde_json::from_str::<Message>(payload) {
+            Ok(message) if message.origin == self.origin => return,
+            Ok(message) if message.v == MESSAGE_VERSION => message.change,
+            Ok(message) => {
+                tracing::warn!(
+                    version = message.v,
+                    "an announcement of another version; rebuilding"
+                );
+                Change::Resync
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "an announcement that does not parse; rebuilding");
                 Change::Resync
@@ -298,6 +353,81 @@ impl Service {
                     self.mark_stale("listening again after a lost connection");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::{DisplayName, Group, PathSegment, ProjectOwner, TokenPolicy, User};
+    use crate::domain::{FeatureAccess, Visibility};
+    use time::macros::date;
+
+    /// What one replica sends, another reads back as the same change: the message is
+    /// an internally tagged enum, where a `null` reads differently than at the top.
+    #[test]
+    fn every_directory_change_reads_back_as_sent() {
+        let path = |p: &str| PathSegment::parse(p, "path").unwrap();
+        let name = |n: &str| DisplayName::parse(n).unwrap();
+        let group =
+            Group::new(Some(7), path("sub"), name("Sub"), Visibility::Private, None).unwrap();
+        let project = directory::Project::restore(
+            ProjectOwner::User(1),
+            path("dotfiles"),
+            name("Dotfiles"),
+            Visibility::Public,
+            [("issues".to_owned(), FeatureAccess::Private)].into(),
+        );
+        let changes = [
+            Change::User {
+                id: 1,
+                user: Some(User {
+                    username: path("alice"),
+                    blocked: false,
+                    admin: true,
+                }),
+            },
+            Change::User { id: 1, user: None },
+            Change::Group {
+                id: 8,
+                group: Some(group),
+            },
+            Change::Project {
+                id: 42,
+                project: Some(project),
+            },
+            Change::Member {
+                of: MemberOf::Group,
+                namespace_id: 7,
+                user_id: 1,
+                access_level: None,
+            },
+            Change::TokenPolicy {
+                group_id: 7,
+                policy: TokenPolicy {
+                    enforce_fine_grained: true,
+                    enforced_after: None,
+                },
+            },
+            Change::TokenPolicy {
+                group_id: 7,
+                policy: TokenPolicy {
+                    enforce_fine_grained: true,
+                    enforced_after: Some(date!(2027 - 03 - 01)),
+                },
+            },
+        ];
+        for change in changes {
+            let sent = serde_json::to_string(&Message {
+                v: MESSAGE_VERSION,
+                origin: "a".to_owned(),
+                change: change.clone(),
+            })
+            .unwrap();
+            let heard: Message =
+                serde_json::from_str(&sent).unwrap_or_else(|e| panic!("{e}: {sent}"));
+            assert_eq!(heard.change, change, "{sent}");
         }
     }
 }

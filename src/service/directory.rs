@@ -4,20 +4,18 @@
 use super::changes::{self, Change};
 use super::{Actor, Result, Service, ServiceError, audit_event, refused, refused_at};
 use crate::clock;
-use crate::directory::{Batch, GroupBody, Invalid, MemberOf, Membership, ProjectBody, UserBody};
+use crate::directory::{Batch, Group, MemberOf, Membership, Project, TokenPolicy, User};
 use crate::engine::SnapshotError;
-use crate::store::TokenPolicyRecord;
 
 impl Service {
     // ---- directory ----
 
-    pub async fn put_user(&self, id: u64, body: UserBody) -> Result<()> {
-        body.to_user()?;
+    pub async fn put_user(&self, id: u64, user: User) -> Result<()> {
         let mut write = self.write().await?;
-        write.tx.put_user(id, &body).await?;
+        write.tx.put_user(id, &user).await?;
         let change = Change::User {
             id,
-            body: Some(body),
+            user: Some(user),
         };
         write.publish(change, refused).await?;
         write.commit().await
@@ -29,18 +27,17 @@ impl Service {
             return Err(ServiceError::NotFound(format!("user {id} does not exist")));
         }
         write
-            .publish(Change::User { id, body: None }, refused)
+            .publish(Change::User { id, user: None }, refused)
             .await?;
         write.commit().await
     }
 
-    pub async fn put_group(&self, id: u64, body: GroupBody) -> Result<()> {
-        body.to_spec()?;
+    pub async fn put_group(&self, id: u64, group: Group) -> Result<()> {
         let mut write = self.write().await?;
-        write.tx.put_group(id, &body).await?;
+        write.tx.put_group(id, &group).await?;
         let change = Change::Group {
             id,
-            body: Some(body),
+            group: Some(group),
         };
         write.publish(change, refused).await?;
         write.commit().await
@@ -52,18 +49,17 @@ impl Service {
             return Err(ServiceError::NotFound(format!("group {id} does not exist")));
         }
         write
-            .publish(Change::Group { id, body: None }, refused)
+            .publish(Change::Group { id, group: None }, refused)
             .await?;
         write.commit().await
     }
 
-    pub async fn put_project(&self, id: u64, body: ProjectBody) -> Result<()> {
-        body.to_spec(&self.catalog)?;
+    pub async fn put_project(&self, id: u64, project: Project) -> Result<()> {
         let mut write = self.write().await?;
-        write.tx.put_project(id, &body).await?;
+        write.tx.put_project(id, &project).await?;
         let change = Change::Project {
             id,
-            body: Some(body),
+            project: Some(project),
         };
         write.publish(change, refused).await?;
         write.commit().await
@@ -77,7 +73,7 @@ impl Service {
             )));
         }
         write
-            .publish(Change::Project { id, body: None }, refused)
+            .publish(Change::Project { id, project: None }, refused)
             .await?;
         write.commit().await
     }
@@ -121,54 +117,39 @@ impl Service {
             memberships,
         } = batch;
         let mut write = self.write().await?;
-        let mut next = self.live.read().snapshot.clone();
-        // Applied in order to the copy, each refusal naming its item.
+        // Each change with the name of its item, for the refusals.
         let mut changes = Vec::with_capacity(count);
-        for (i, item) in users.into_iter().enumerate() {
-            let (id, body) = item.split();
-            body.to_user()
-                .map_err(|e| e.within(&format!("users[{i}]")))?;
-            write.tx.put_user(id, &body).await?;
+        for (i, (id, user)) in users.into_iter().enumerate() {
+            write.tx.put_user(id, &user).await?;
             changes.push((
                 format!("users[{i}]"),
                 Change::User {
                     id,
-                    body: Some(body),
+                    user: Some(user),
                 },
             ));
         }
-        for (i, item) in groups.into_iter().enumerate() {
-            let (id, body) = item.split();
-            body.to_spec()
-                .map_err(|e| e.within(&format!("groups[{i}]")))?;
-            write.tx.put_group(id, &body).await?;
-            changes.push((
-                format!("groups[{i}]"),
-                Change::Group {
-                    id,
-                    body: Some(body),
-                },
-            ));
+        for (i, (id, group)) in groups.into_iter().enumerate() {
+            write.tx.put_group(id, &group).await?;
+            let change = Change::Group {
+                id,
+                group: Some(group),
+            };
+            changes.push((format!("groups[{i}]"), change));
         }
-        for (i, item) in projects.into_iter().enumerate() {
-            let field = format!("projects[{i}]");
-            let (id, body) = item.split();
-            body.to_spec(&self.catalog).map_err(|e| e.within(&field))?;
-            write.tx.put_project(id, &body).await?;
-            changes.push((
-                field,
-                Change::Project {
-                    id,
-                    body: Some(body),
-                },
-            ));
+        for (i, (id, project)) in projects.into_iter().enumerate() {
+            write.tx.put_project(id, &project).await?;
+            let change = Change::Project {
+                id,
+                project: Some(project),
+            };
+            changes.push((format!("projects[{i}]"), change));
         }
-        for (i, item) in memberships.into_iter().enumerate() {
-            let field = format!("memberships[{i}]");
-            let membership = item.membership().map_err(|e| e.within(&field))?;
+        for (i, membership) in memberships.into_iter().enumerate() {
             write.tx.put_member(&membership).await?;
-            changes.push((field, membership.change()));
+            changes.push((format!("memberships[{i}]"), membership.change()));
         }
+        let mut next = self.live.read().snapshot.clone();
         for (field, change) in &changes {
             changes::apply(&mut next, &self.catalog, change).map_err(|e| refused_at(field, e))?;
             write.announce(change).await?;
@@ -182,27 +163,17 @@ impl Service {
         &self,
         actor: &Actor,
         group_id: u64,
-        policy: TokenPolicyRecord,
+        policy: TokenPolicy,
     ) -> Result<()> {
-        if let Some(text) = &policy.enforced_after
-            && clock::parse_date(text).is_none()
-        {
-            return Err(Invalid::new(
-                "enforced_after",
-                format!("must be a date YYYY-MM-DD, not `{text}`"),
-            )
-            .into());
-        }
         let mut write = self.write().await?;
-        let policy = TokenPolicyRecord { group_id, ..policy };
-        write.tx.put_token_policy(&policy).await?;
+        write.tx.put_token_policy(group_id, &policy).await?;
         let event = audit_event(
             actor,
             "group_token_policy_updated",
             "group",
             group_id,
             serde_json::json!({"enforce_fine_grained": policy.enforce_fine_grained,
-                               "enforced_after": policy.enforced_after}),
+                               "enforced_after": policy.enforced_after.map(clock::format_date)}),
         );
         write.tx.record_event(&event, clock::now()).await?;
         let refuse = |e| match e {
@@ -212,7 +183,7 @@ impl Service {
             other => refused(other),
         };
         write
-            .publish(Change::TokenPolicy { policy }, refuse)
+            .publish(Change::TokenPolicy { group_id, policy }, refuse)
             .await?;
         write.commit().await
     }

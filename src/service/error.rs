@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use super::changes::NotApplied;
 use crate::directory::Invalid;
 use crate::engine::SnapshotError;
 use crate::store::StoreError;
@@ -49,9 +50,14 @@ pub(super) fn refused(e: SnapshotError) -> ServiceError {
     Invalid::new(field, e.to_string()).into()
 }
 
-pub(super) fn refused_at(prefix: &str, e: SnapshotError) -> ServiceError {
-    match refused(e) {
-        ServiceError::Invalid(invalid) => invalid.within(prefix).into(),
-        other => other,
-    }
+/// A change of a batch that does not apply, named by its place (`users[3]`).
+pub(super) fn refused_at(prefix: &str, e: NotApplied) -> ServiceError {
+    let invalid = match e {
+        NotApplied::Refused(e) => match refused(e) {
+            ServiceError::Invalid(invalid) => invalid,
+            other => return other,
+        },
+        NotApplied::Catalog(invalid) => invalid,
+    };
+    invalid.within(prefix).into()
 }

@@ -1,15 +1,12 @@
 //! CI/CD job tokens and project job token scopes (DESIGN.md section 8).
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::changes::Change;
 use super::{Actor, Result, Service, ServiceError};
-use crate::catalog::Catalog;
 use crate::clock;
 use crate::engine::{ProjectId, Snapshot};
-use crate::jobs::{self, AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
+use crate::jobs::{AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
 use crate::store::{
     AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
     TokenKindName,
@@ -254,36 +251,4 @@ fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
         a.extend(b);
     }
     a
-}
-
-/// Puts the stored scopes and allowlists into a snapshot being built.
-pub(super) fn load_scopes(
-    snapshot: &mut Snapshot,
-    catalog: &Catalog,
-    scopes: Vec<JobTokenScopeRecord>,
-    entries: &[AllowlistRecord],
-) -> Result<()> {
-    let mut by_project: BTreeMap<u64, (JobTokenScopeRecord, Vec<&AllowlistRecord>)> = scopes
-        .into_iter()
-        .map(|s| (s.project_id, (s, Vec::new())))
-        .collect();
-    for entry in entries {
-        by_project
-            .entry(entry.project_id)
-            .or_insert_with(|| {
-                (
-                    JobTokenScopeRecord::default_for(entry.project_id),
-                    Vec::new(),
-                )
-            })
-            .1
-            .push(entry);
-    }
-    for (project_id, (settings, entries)) in by_project {
-        let scope = jobs::engine_scope(settings, entries, catalog);
-        snapshot
-            .set_job_token_scope(ProjectId(project_id), scope)
-            .map_err(|e| ServiceError::Internal(format!("the stored job token scopes: {e}")))?;
-    }
-    Ok(())
 }

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Result, Service, ServiceError, changes, jobs};
+use super::{Result, Service, ServiceError, changes};
 use crate::catalog::Catalog;
-use crate::clock;
-use crate::directory::{MemberOf, Membership};
-use crate::engine::{GroupId, ProjectId, Snapshot, SnapshotError, TokenPolicy, UserId};
-use crate::store::{DirectoryDump, Store};
+use crate::engine::Snapshot;
+use crate::store::Store;
 
 impl Service {
     /// Rebuilds the snapshot, the caches and the settings from the store when a commit
@@ -61,77 +59,17 @@ impl Service {
     }
 }
 
-fn apply_member(snapshot: &mut Snapshot, m: &Membership) -> Result<(), SnapshotError> {
-    apply_member_level(snapshot, m, Some(m.access_level))
-}
-
-fn apply_member_level(
-    snapshot: &mut Snapshot,
-    m: &Membership,
-    level: Option<crate::domain::AccessLevel>,
-) -> Result<(), SnapshotError> {
-    match m.of {
-        MemberOf::Group => {
-            snapshot.set_group_member(GroupId(m.namespace_id), UserId(m.user_id), level)
-        }
-        MemberOf::Project => {
-            snapshot.set_project_member(ProjectId(m.namespace_id), UserId(m.user_id), level)
-        }
-    }
-}
-
-/// Reads the directory and policies from the store into a fresh snapshot.
+/// Reads the directory, the policies and the job token scopes from the store into a
+/// fresh snapshot, by folding the changes that make them.
 pub(super) async fn load_snapshot(catalog: &Arc<Catalog>, store: &Store) -> Result<Snapshot> {
     let dump = store.load_directory().await?;
-    let mut snapshot = build_snapshot(catalog, dump)?;
     let scopes = store.job_token_scopes().await?;
     let entries = store.allowlist(None).await?;
-    jobs::load_scopes(&mut snapshot, catalog, scopes, &entries)?;
-    Ok(snapshot)
-}
-
-fn build_snapshot(catalog: &Arc<Catalog>, dump: DirectoryDump) -> Result<Snapshot> {
-    let corrupt = |what: String| ServiceError::Internal(format!("the stored directory {what}"));
     let mut snapshot = Snapshot::new(Arc::clone(catalog));
-    for record in dump.users {
-        let user = record.body.to_user().map_err(|e| corrupt(e.to_string()))?;
-        snapshot
-            .upsert_user(UserId(record.id), user)
-            .map_err(|e| corrupt(e.to_string()))?;
-    }
-    for record in dump.groups {
-        let spec = record.body.to_spec().map_err(|e| corrupt(e.to_string()))?;
-        snapshot
-            .upsert_group(GroupId(record.id), spec)
-            .map_err(|e| corrupt(e.to_string()))?;
-    }
-    for record in dump.projects {
-        let spec = record
-            .body
-            .to_spec(catalog)
-            .map_err(|e| corrupt(e.to_string()))?;
-        snapshot
-            .upsert_project(ProjectId(record.id), spec)
-            .map_err(|e| corrupt(e.to_string()))?;
-    }
-    for membership in dump.memberships {
-        apply_member(&mut snapshot, &membership).map_err(|e| corrupt(e.to_string()))?;
-    }
-    for policy in dump.token_policies {
-        let enforced_after = policy
-            .enforced_after
-            .as_deref()
-            .and_then(clock::parse_date)
-            .map(clock::midnight);
-        snapshot
-            .set_token_policy(
-                GroupId(policy.group_id),
-                Some(TokenPolicy {
-                    enforce_fine_grained: policy.enforce_fine_grained,
-                    enforced_after,
-                }),
-            )
-            .map_err(|e| corrupt(e.to_string()))?;
+    for change in changes::of_store(dump, scopes, entries) {
+        changes::apply(&mut snapshot, catalog, &change).map_err(|e| {
+            ServiceError::Internal(format!("the store holds what a snapshot refuses: {e}"))
+        })?;
     }
     Ok(snapshot)
 }

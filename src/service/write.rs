@@ -4,7 +4,7 @@
 //! snapshot and then does not commit (a failed commit, an error after) leaves the
 //! snapshot stale: decisions answer 503 until it is rebuilt from the store.
 
-use super::changes::{self, Change};
+use super::changes::{self, Change, NotApplied};
 use super::{Result, Service, ServiceError};
 use crate::engine::SnapshotError;
 use crate::store::Tx;
@@ -78,7 +78,10 @@ impl Write<'_> {
             &service.catalog,
             &change,
         )
-        .map_err(refuse)?;
+        .map_err(|e| match e {
+            NotApplied::Refused(e) => refuse(e),
+            NotApplied::Catalog(invalid) => invalid.into(),
+        })?;
         self.applied.pending = true;
         Ok(())
     }

@@ -9,47 +9,12 @@ use super::{
     Result, SourceKind, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx,
     to_json,
 };
+use crate::clock;
 use crate::directory::{
-    GroupBody, MemberOf, Membership, NamespaceKind, NamespaceRef, ProjectBody, UserBody, UserState,
+    DisplayName, Dump, Group, Invalid, MemberOf, Membership, PathSegment, Project, ProjectOwner,
+    TokenPolicy, User,
 };
 use crate::domain::{AccessLevel, FeatureAccess, Plan, Visibility};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord {
-    pub id: u64,
-    pub body: UserBody,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRecord {
-    pub id: u64,
-    pub body: GroupBody,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectRecord {
-    pub id: u64,
-    pub body: ProjectBody,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TokenPolicyRecord {
-    pub group_id: u64,
-    pub enforce_fine_grained: bool,
-    /// `YYYY-MM-DD`.
-    pub enforced_after: Option<String>,
-}
-
-/// Everything the directory holds, read in one go at start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DirectoryDump {
-    pub users: Vec<UserRecord>,
-    /// Parents before their children.
-    pub groups: Vec<GroupRecord>,
-    pub projects: Vec<ProjectRecord>,
-    pub memberships: Vec<Membership>,
-    pub token_policies: Vec<TokenPolicyRecord>,
-}
 
 #[derive(FromRow)]
 struct UserRow {
@@ -104,7 +69,7 @@ fn parse_name<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
 }
 
 impl Store {
-    pub async fn load_directory(&self) -> Result<DirectoryDump> {
+    pub async fn load_directory(&self) -> Result<Dump> {
         let (users, groups, projects, group_members, project_members, policies) = on_pool!(&self.pool, pool => {
             let users: Vec<UserRow> =
                 sqlx::query_as("SELECT id, username, blocked, admin FROM users ORDER BY id")
@@ -141,52 +106,53 @@ impl Store {
             .await?;
             (users, groups, projects, group_members, project_members, policies)
         });
-        let mut dump = DirectoryDump::default();
+        let mut dump = Dump::default();
         for row in users {
-            dump.users.push(UserRecord {
-                id: from_db_id(row.id)?,
-                body: UserBody {
-                    username: row.username,
-                    state: if row.blocked {
-                        UserState::Blocked
-                    } else {
-                        UserState::Active
-                    },
+            dump.users.push((
+                from_db_id(row.id)?,
+                User {
+                    username: kept(PathSegment::parse(&row.username, "username"))?,
+                    blocked: row.blocked,
                     admin: row.admin,
                 },
-            });
+            ));
         }
         let mut groups = groups
             .into_iter()
             .map(|row| {
-                Ok(GroupRecord {
-                    id: from_db_id(row.id)?,
-                    body: GroupBody {
-                        parent_id: row.parent_id.map(from_db_id).transpose()?,
-                        path: row.path,
-                        name: row.name,
-                        visibility: parse_name::<Visibility>(&row.visibility)?,
-                        plan: row.plan.as_deref().map(parse_name::<Plan>).transpose()?,
-                    },
-                })
+                let group = Group {
+                    parent_id: row.parent_id.map(from_db_id).transpose()?,
+                    path: kept(PathSegment::parse(&row.path, "path"))?,
+                    name: kept(DisplayName::parse(&row.name))?,
+                    visibility: parse_name::<Visibility>(&row.visibility)?,
+                    plan: row
+                        .plan
+                        .as_deref()
+                        .map(parse_name::<Plan>)
+                        .transpose()?
+                        .unwrap_or_default(),
+                };
+                Ok((from_db_id(row.id)?, group))
             })
             .collect::<Result<Vec<_>>>()?;
         dump.groups = parents_first(&mut groups)?;
         for row in projects {
-            let kind = parse_name::<NamespaceKind>(&row.namespace_kind)?;
-            dump.projects.push(ProjectRecord {
-                id: from_db_id(row.id)?,
-                body: ProjectBody {
-                    namespace: NamespaceRef {
-                        kind,
-                        id: from_db_id(row.namespace_id)?,
-                    },
-                    path: row.path,
-                    name: row.name,
-                    visibility: parse_name::<Visibility>(&row.visibility)?,
-                    features: from_json::<BTreeMap<String, FeatureAccess>>(&row.features)?,
-                },
-            });
+            let id = from_db_id(row.namespace_id)?;
+            let namespace = match row.namespace_kind.as_str() {
+                "group" => ProjectOwner::Group(id),
+                "user" => ProjectOwner::User(id),
+                other => return Err(StoreError::Corrupt(format!("namespace kind {other}"))),
+            };
+            dump.projects.push((
+                from_db_id(row.id)?,
+                Project::restore(
+                    namespace,
+                    kept(PathSegment::parse(&row.path, "path"))?,
+                    kept(DisplayName::parse(&row.name))?,
+                    parse_name::<Visibility>(&row.visibility)?,
+                    from_json::<BTreeMap<String, FeatureAccess>>(&row.features)?,
+                ),
+            ));
         }
         for (of, rows) in [
             (MemberOf::Group, group_members),
@@ -208,34 +174,49 @@ impl Store {
             }
         }
         for row in policies {
-            dump.token_policies.push(TokenPolicyRecord {
-                group_id: from_db_id(row.group_id)?,
-                enforce_fine_grained: row.enforce_fine_grained,
-                enforced_after: row.enforced_after,
-            });
+            let enforced_after = match row.enforced_after.as_deref() {
+                None => None,
+                Some(text) => Some(
+                    clock::parse_date(text)
+                        .ok_or_else(|| StoreError::Corrupt(format!("policy date {text}")))?,
+                ),
+            };
+            dump.token_policies.push((
+                from_db_id(row.group_id)?,
+                TokenPolicy {
+                    enforce_fine_grained: row.enforce_fine_grained,
+                    enforced_after,
+                },
+            ));
         }
         Ok(dump)
     }
 }
 
+/// A value the store holds that no longer parses: the store was written by something
+/// other than patrol.
+fn kept<T>(parsed: std::result::Result<T, Invalid>) -> Result<T> {
+    parsed.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// Orders groups so that every parent comes before its children.
-fn parents_first(groups: &mut Vec<GroupRecord>) -> Result<Vec<GroupRecord>> {
+fn parents_first(groups: &mut Vec<(u64, Group)>) -> Result<Vec<(u64, Group)>> {
     let mut placed = std::collections::HashSet::new();
     let mut ordered = Vec::with_capacity(groups.len());
     while !groups.is_empty() {
         let before = groups.len();
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(groups)
             .into_iter()
-            .partition(|g| g.body.parent_id.is_none_or(|p| placed.contains(&p)));
-        for group in ready {
-            placed.insert(group.id);
-            ordered.push(group);
+            .partition(|(_, g)| g.parent_id.is_none_or(|p| placed.contains(&p)));
+        for (id, group) in ready {
+            placed.insert(id);
+            ordered.push((id, group));
         }
         *groups = waiting;
         if groups.len() == before {
             return Err(StoreError::Corrupt(format!(
                 "groups {:?} have missing or cyclic parents",
-                groups.iter().map(|g| g.id).collect::<Vec<_>>()
+                groups.iter().map(|(id, _)| *id).collect::<Vec<_>>()
             )));
         }
     }
@@ -243,7 +224,7 @@ fn parents_first(groups: &mut Vec<GroupRecord>) -> Result<Vec<GroupRecord>> {
 }
 
 impl Tx {
-    pub async fn put_user(&mut self, id: u64, user: &UserBody) -> Result<()> {
+    pub async fn put_user(&mut self, id: u64, user: &User) -> Result<()> {
         on_tx!(&mut self.inner, tx => {
             sqlx::query(
                 "INSERT INTO users (id, username, blocked, admin) VALUES ($1, $2, $3, $4)
@@ -251,8 +232,8 @@ impl Tx {
                  SET username = excluded.username, blocked = excluded.blocked, admin = excluded.admin",
             )
             .bind(db_id(id))
-            .bind(&user.username)
-            .bind(user.state == UserState::Blocked)
+            .bind(user.username.as_str())
+            .bind(user.blocked)
             .bind(user.admin)
             .execute(&mut **tx)
             .await?;
@@ -280,7 +261,7 @@ impl Tx {
         Ok(deleted > 0)
     }
 
-    pub async fn put_group(&mut self, id: u64, group: &GroupBody) -> Result<()> {
+    pub async fn put_group(&mut self, id: u64, group: &Group) -> Result<()> {
         on_tx!(&mut self.inner, tx => {
             sqlx::query(
                 "INSERT INTO groups (id, parent_id, path, name, visibility, plan)
@@ -291,10 +272,10 @@ impl Tx {
             )
             .bind(db_id(id))
             .bind(group.parent_id.map(db_id))
-            .bind(&group.path)
-            .bind(&group.name)
+            .bind(group.path.as_str())
+            .bind(group.name.as_str())
             .bind(name_of(&group.visibility))
-            .bind(group.plan.as_ref().map(name_of))
+            .bind(name_of(&group.plan))
             .execute(&mut **tx)
             .await?;
         });
@@ -323,7 +304,11 @@ impl Tx {
         Ok(deleted > 0)
     }
 
-    pub async fn put_project(&mut self, id: u64, project: &ProjectBody) -> Result<()> {
+    pub async fn put_project(&mut self, id: u64, project: &Project) -> Result<()> {
+        let (kind, namespace_id) = match project.namespace {
+            ProjectOwner::Group(id) => ("group", id),
+            ProjectOwner::User(id) => ("user", id),
+        };
         on_tx!(&mut self.inner, tx => {
             sqlx::query(
                 "INSERT INTO projects (id, namespace_kind, namespace_id, path, name, visibility, features)
@@ -334,12 +319,12 @@ impl Tx {
                      features = excluded.features",
             )
             .bind(db_id(id))
-            .bind(name_of(&project.namespace.kind))
-            .bind(db_id(project.namespace.id))
-            .bind(&project.path)
-            .bind(&project.name)
+            .bind(kind)
+            .bind(db_id(namespace_id))
+            .bind(project.path.as_str())
+            .bind(project.name.as_str())
             .bind(name_of(&project.visibility))
-            .bind(to_json(&project.features))
+            .bind(to_json(project.features()))
             .execute(&mut **tx)
             .await?;
         });
@@ -409,7 +394,7 @@ impl Tx {
         Ok(deleted > 0)
     }
 
-    pub async fn put_token_policy(&mut self, policy: &TokenPolicyRecord) -> Result<()> {
+    pub async fn put_token_policy(&mut self, group_id: u64, policy: &TokenPolicy) -> Result<()> {
         on_tx!(&mut self.inner, tx => {
             sqlx::query(
                 "INSERT INTO group_token_policies (group_id, enforce_fine_grained, enforced_after)
@@ -418,9 +403,9 @@ impl Tx {
                  SET enforce_fine_grained = excluded.enforce_fine_grained,
                      enforced_after = excluded.enforced_after",
             )
-            .bind(db_id(policy.group_id))
+            .bind(db_id(group_id))
             .bind(policy.enforce_fine_grained)
-            .bind(&policy.enforced_after)
+            .bind(policy.enforced_after.map(clock::format_date))
             .execute(&mut **tx)
             .await?;
         });

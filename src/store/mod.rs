@@ -27,7 +27,6 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use directory::{DirectoryDump, GroupRecord, ProjectRecord, TokenPolicyRecord, UserRecord};
 pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 pub use outbox::{ExpiryEvent, NewNotification, Notification};

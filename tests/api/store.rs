@@ -1,16 +1,14 @@
 //! The store conformance suite: every store method, called directly, behaves the same on
 //! SQLite and Postgres.
 
-use std::collections::BTreeMap;
-
 use patrol::directory::{
-    GroupBody, MemberOf, Membership, NamespaceKind, NamespaceRef, ProjectBody, UserBody, UserState,
+    DisplayName, Group, MemberOf, Membership, PathSegment, Project, ProjectOwner, TokenPolicy, User,
 };
 use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
 use patrol::store::{
     AllowlistRecord, AuditFilter, Holds, InstanceSettings, JobRef, JobTokenScopeRecord, KeyRole,
     NewAuditEvent, NewServiceKey, NewTokenRow, SourceKind, Store, StoreError, TokenFilter,
-    TokenKindName, TokenPolicyRecord, TokenState,
+    TokenKindName, TokenState,
 };
 use patrol::tokens::GranularScopeBody;
 
@@ -50,32 +48,35 @@ async fn finish(store: Store, db: TestDb) {
     db.remove().await;
 }
 
-fn user(name: &str) -> UserBody {
-    UserBody {
-        username: name.to_owned(),
-        state: UserState::Active,
+fn user(name: &str) -> User {
+    User {
+        username: PathSegment::parse(name, "username").unwrap(),
+        blocked: false,
         admin: false,
     }
 }
 
-fn group(parent_id: Option<u64>, path: &str, visibility: Visibility) -> GroupBody {
-    GroupBody {
+fn group(parent_id: Option<u64>, path: &str, visibility: Visibility) -> Group {
+    Group {
         parent_id,
-        path: path.to_owned(),
-        name: path.to_uppercase(),
+        path: PathSegment::parse(path, "path").unwrap(),
+        name: DisplayName::parse(&path.to_uppercase()).unwrap(),
         visibility,
-        plan: None,
+        plan: Plan::Free,
     }
 }
 
-fn project(kind: NamespaceKind, id: u64, path: &str) -> ProjectBody {
-    ProjectBody {
-        namespace: NamespaceRef { kind, id },
-        path: path.to_owned(),
-        name: format!("The {path}"),
-        visibility: Visibility::Private,
-        features: BTreeMap::new(),
-    }
+fn project(namespace: ProjectOwner, path: &str, features: &[(&str, FeatureAccess)]) -> Project {
+    Project::restore(
+        namespace,
+        PathSegment::parse(path, "path").unwrap(),
+        DisplayName::parse(&format!("The {path}")).unwrap(),
+        Visibility::Private,
+        features
+            .iter()
+            .map(|&(name, access)| (name.to_owned(), access))
+            .collect(),
+    )
 }
 
 fn member(of: MemberOf, namespace_id: u64, user_id: u64, level: AccessLevel) -> Membership {
@@ -123,23 +124,25 @@ async fn directory_round_trips(backend: Backend) {
     );
 
     let mut blocked = user("carol");
-    blocked.state = UserState::Blocked;
+    blocked.blocked = true;
     let mut admin = user("root");
     admin.admin = true;
     // The child group has the lower id: loading must still put its parent first.
     let mut parent = group(None, "acme", Visibility::Public);
-    parent.plan = Some(Plan::Ultimate);
+    parent.plan = Plan::Ultimate;
     let child = group(Some(9), "web", Visibility::Internal);
-    let mut site = project(NamespaceKind::Group, 2, "site");
-    site.features
-        .insert("issues".to_owned(), FeatureAccess::Private);
-    site.features
-        .insert("wiki".to_owned(), FeatureAccess::Disabled);
-    let notes = project(NamespaceKind::User, 1, "notes");
-    let policy = TokenPolicyRecord {
-        group_id: 9,
+    let site = project(
+        ProjectOwner::Group(2),
+        "site",
+        &[
+            ("issues", FeatureAccess::Private),
+            ("wiki", FeatureAccess::Disabled),
+        ],
+    );
+    let notes = project(ProjectOwner::User(1), "notes", &[]);
+    let policy = TokenPolicy {
         enforce_fine_grained: true,
-        enforced_after: Some("2026-01-01".to_owned()),
+        enforced_after: Some(time::macros::date!(2026 - 01 - 01)),
     };
 
     let mut tx = store.begin().await.unwrap();
@@ -156,20 +159,13 @@ async fn directory_round_trips(backend: Backend) {
     tx.put_member(&member(MemberOf::Project, 43, 4, AccessLevel::GUEST))
         .await
         .unwrap();
-    tx.put_token_policy(&policy).await.unwrap();
+    tx.put_token_policy(9, &policy).await.unwrap();
     tx.commit().await.unwrap();
 
     let dump = store.load_directory().await.unwrap();
-    let users: Vec<_> = dump.users.iter().map(|u| (u.id, u.body.clone())).collect();
-    assert_eq!(users, [(1, user("alice")), (3, admin), (4, blocked)]);
-    let groups: Vec<_> = dump.groups.iter().map(|g| (g.id, g.body.clone())).collect();
-    assert_eq!(groups, [(9, parent), (2, child)], "parents first");
-    let projects: Vec<_> = dump
-        .projects
-        .iter()
-        .map(|p| (p.id, p.body.clone()))
-        .collect();
-    assert_eq!(projects, [(43, site), (45, notes)]);
+    assert_eq!(dump.users, [(1, user("alice")), (3, admin), (4, blocked)]);
+    assert_eq!(dump.groups, [(9, parent), (2, child)], "parents first");
+    assert_eq!(dump.projects, [(43, site), (45, notes)]);
     assert_eq!(
         dump.memberships,
         [
@@ -177,7 +173,7 @@ async fn directory_round_trips(backend: Backend) {
             member(MemberOf::Project, 43, 4, AccessLevel::GUEST),
         ]
     );
-    assert_eq!(dump.token_policies, [policy]);
+    assert_eq!(dump.token_policies, [(9, policy)]);
 
     // A put replaces: a changed username, a new access level, a lifted policy.
     let mut tx = store.begin().await.unwrap();
@@ -185,18 +181,17 @@ async fn directory_round_trips(backend: Backend) {
     tx.put_member(&member(MemberOf::Group, 9, 1, AccessLevel::OWNER))
         .await
         .unwrap();
-    let lifted = TokenPolicyRecord {
-        group_id: 9,
+    let lifted = TokenPolicy {
         enforce_fine_grained: false,
         enforced_after: None,
     };
-    tx.put_token_policy(&lifted).await.unwrap();
+    tx.put_token_policy(9, &lifted).await.unwrap();
     tx.commit().await.unwrap();
     let dump = store.load_directory().await.unwrap();
-    assert_eq!(dump.users[0].body.username, "alice2");
+    assert_eq!(dump.users[0].1.username.as_str(), "alice2");
     assert_eq!(dump.memberships[0].access_level, AccessLevel::OWNER);
     assert_eq!(dump.memberships.len(), 2);
-    assert_eq!(dump.token_policies, [lifted]);
+    assert_eq!(dump.token_policies, [(9, lifted)]);
     finish(store, db).await;
 }
 
@@ -208,7 +203,7 @@ async fn deletes_take_memberships_and_policies_with_them(backend: Backend) {
     tx.put_group(7, &group(None, "acme", Visibility::Private))
         .await
         .unwrap();
-    tx.put_project(42, &project(NamespaceKind::Group, 7, "app"))
+    tx.put_project(42, &project(ProjectOwner::Group(7), "app", &[]))
         .await
         .unwrap();
     tx.put_member(&member(MemberOf::Group, 7, 1, AccessLevel::DEVELOPER))
@@ -220,11 +215,13 @@ async fn deletes_take_memberships_and_policies_with_them(backend: Backend) {
     tx.put_member(&member(MemberOf::Project, 42, 2, AccessLevel::REPORTER))
         .await
         .unwrap();
-    tx.put_token_policy(&TokenPolicyRecord {
-        group_id: 7,
-        enforce_fine_grained: true,
-        enforced_after: None,
-    })
+    tx.put_token_policy(
+        7,
+        &TokenPolicy {
+            enforce_fine_grained: true,
+            enforced_after: None,
+        },
+    )
     .await
     .unwrap();
     tx.commit().await.unwrap();
