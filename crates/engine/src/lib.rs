@@ -3,233 +3,26 @@
 //! yes; every check that cannot be completed says no.
 #![deny(clippy::indexing_slicing)]
 
+mod decision;
 mod mint;
+mod request;
 mod snapshot;
-
-use std::fmt;
-use std::net::IpAddr;
+mod spec;
+mod token;
 
 use patrol_catalog::domain::{
     AccessKind, AccessLevel, BoundaryKind, FeatureAccess, MinRole, Visibility,
 };
-use patrol_catalog::{Catalog, Permission, PermissionId, RouteKind, RoutePath};
+use patrol_catalog::{Catalog, Permission, PermissionId, RouteKind};
 
+pub use decision::{Decision, Reason};
 pub use mint::{Excess, exceeds};
 pub use patrol_catalog::PermSet;
+pub use request::{Action, BoundaryRef, Credential, Request, Resource};
 use snapshot::NsKind;
-pub use snapshot::{
-    AllowlistLink, Grant, GranularScope, GroupId, GroupSpec, JobTokenScope, NsIdx, Owner,
-    ProjectId, ProjectSpec, Snapshot, SnapshotError, Token, TokenId, TokenPolicy, UnknownName,
-    User, UserId,
-};
-
-/// Who is asking: a token the caller verified (format, checksum, secret), or nothing valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// Malformed, bad checksum, unknown lookup id or wrong secret: never says which.
-    Invalid,
-    Token(TokenId),
-}
-
-/// What is being done: a catalog permission, or a REST route resolved through the
-/// catalog (the method as GitLab reads it: upper case; the path read as GitLab's router
-/// reads it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action<'a> {
-    Permission(&'a str),
-    Route {
-        method: &'a str,
-        path: &'a RoutePath,
-    },
-}
-
-/// Where it is being done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BoundaryRef<'a> {
-    ProjectId(ProjectId),
-    ProjectPath(&'a str),
-    GroupId(GroupId),
-    GroupPath(&'a str),
-    /// The token's own user.
-    User,
-    Instance,
-}
-
-/// Attributes of the resource acted on, when the caller knows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Resource<'a> {
-    pub confidential: bool,
-    pub author_id: Option<UserId>,
-    pub assignee_ids: &'a [UserId],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request<'a> {
-    pub credential: Credential,
-    pub action: Action<'a>,
-    /// Required with `Action::Permission`; with a route, the route names the boundary.
-    pub boundary: Option<BoundaryRef<'a>>,
-    pub resource: Resource<'a>,
-    pub client_ip: Option<IpAddr>,
-    /// Unix seconds.
-    pub now: i64,
-}
-
-/// Why a decision came out as it did, in the order they are checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    TokenInvalid,
-    TokenRevoked,
-    TokenExpired,
-    UserBlocked,
-    IpNotAllowed,
-    UnknownPermission,
-    UnknownRoute,
-    BoundaryNotFound,
-    BoundaryMismatch,
-    LegacyTokenForbidden,
-    JobTokenScopeDenied,
-    OutsideTokenBoundary,
-    PermissionNotGranted,
-    FeatureDisabled,
-    PlanRequired,
-    InsufficientRole,
-    ConfidentialResource,
-    Granted,
-}
-
-impl Reason {
-    pub const ALL: [Self; 18] = [
-        Self::TokenInvalid,
-        Self::TokenRevoked,
-        Self::TokenExpired,
-        Self::UserBlocked,
-        Self::IpNotAllowed,
-        Self::UnknownPermission,
-        Self::UnknownRoute,
-        Self::BoundaryNotFound,
-        Self::BoundaryMismatch,
-        Self::LegacyTokenForbidden,
-        Self::JobTokenScopeDenied,
-        Self::OutsideTokenBoundary,
-        Self::PermissionNotGranted,
-        Self::FeatureDisabled,
-        Self::PlanRequired,
-        Self::InsufficientRole,
-        Self::ConfidentialResource,
-        Self::Granted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TokenInvalid => "token_invalid",
-            Self::TokenRevoked => "token_revoked",
-            Self::TokenExpired => "token_expired",
-            Self::UserBlocked => "user_blocked",
-            Self::IpNotAllowed => "ip_not_allowed",
-            Self::UnknownPermission => "unknown_permission",
-            Self::UnknownRoute => "unknown_route",
-            Self::BoundaryNotFound => "boundary_not_found",
-            Self::BoundaryMismatch => "boundary_mismatch",
-            Self::LegacyTokenForbidden => "legacy_token_forbidden",
-            Self::JobTokenScopeDenied => "job_token_scope_denied",
-            Self::OutsideTokenBoundary => "outside_token_boundary",
-            Self::PermissionNotGranted => "permission_not_granted",
-            Self::FeatureDisabled => "feature_disabled",
-            Self::PlanRequired => "plan_required",
-            Self::InsufficientRole => "insufficient_role",
-            Self::ConfidentialResource => "confidential_resource",
-            Self::Granted => "granted",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The answer. Borrowed from the catalog so that making it allocates nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision<'c> {
-    pub allowed: bool,
-    pub reason: Reason,
-    /// Every permission the action needs (the permission or route's, then `requires`).
-    pub required: &'c [PermissionId],
-    /// The required permission that failed, when one did.
-    pub failed: Option<PermissionId>,
-    pub token_id: Option<TokenId>,
-    pub user_id: Option<UserId>,
-    pub boundary: Option<BoundaryKind>,
-    /// The namespace the action was asked on, once it was found.
-    pub namespace: Option<NsIdx>,
-}
-
-impl Decision<'_> {
-    fn deny(reason: Reason) -> Self {
-        Self {
-            allowed: false,
-            reason,
-            required: &[],
-            failed: None,
-            token_id: None,
-            user_id: None,
-            boundary: None,
-            namespace: None,
-        }
-    }
-
-    /// The names of the required permissions.
-    pub fn required_names<'a>(&'a self, catalog: &'a Catalog) -> impl Iterator<Item = &'a str> {
-        self.required
-            .iter()
-            .map(|&id| catalog.permission(id).name.as_str())
-    }
-
-    /// A sentence for people; built only when asked for.
-    pub fn message(&self, catalog: &Catalog) -> String {
-        let permission = self
-            .failed
-            .or_else(|| self.required.first().copied())
-            .map(|id| catalog.permission(id).name.as_str())
-            .unwrap_or("the action");
-        let boundary = self.boundary.map_or("this boundary", BoundaryKind::as_str);
-        match self.reason {
-            Reason::TokenInvalid => "the token is not valid".to_owned(),
-            Reason::TokenRevoked => "the token has been revoked".to_owned(),
-            Reason::TokenExpired => "the token has expired".to_owned(),
-            Reason::UserBlocked => "the token's user is blocked".to_owned(),
-            Reason::IpNotAllowed => {
-                "the client address is not in the token's allowed IPs".to_owned()
-            }
-            Reason::UnknownPermission => "the permission is not in the catalog".to_owned(),
-            Reason::UnknownRoute => "no permission in the catalog covers this route".to_owned(),
-            Reason::BoundaryNotFound => "the boundary does not exist".to_owned(),
-            Reason::BoundaryMismatch => format!("`{permission}` does not apply to a {boundary}"),
-            Reason::LegacyTokenForbidden => {
-                "the top-level group allows only fine-grained tokens".to_owned()
-            }
-            Reason::JobTokenScopeDenied => format!(
-                "the target project's job token allowlist does not allow `{permission}` for this job"
-            ),
-            Reason::OutsideTokenBoundary => "no scope of the token covers this boundary".to_owned(),
-            Reason::PermissionNotGranted => format!("the token does not grant `{permission}`"),
-            Reason::FeatureDisabled => {
-                format!("the feature that `{permission}` needs is not available here")
-            }
-            Reason::PlanRequired => format!("`{permission}` needs a higher plan"),
-            Reason::InsufficientRole => {
-                format!("the token's user does not have the role `{permission}` needs")
-            }
-            Reason::ConfidentialResource => {
-                "the resource is confidential: reporter or above, its author or an assignee only"
-                    .to_owned()
-            }
-            Reason::Granted => "granted".to_owned(),
-        }
-    }
-}
+pub use snapshot::{GroupId, NsIdx, ProjectId, Snapshot, SnapshotError, TokenId, UserId};
+pub use spec::{AllowlistLink, GroupSpec, JobTokenScope, Owner, ProjectSpec, TokenPolicy, User};
+pub use token::{Grant, GranularScope, Token, UnknownName};
 
 /// The boundary, resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,8 @@ use patrol_catalog::domain::{AccessKind, BoundaryKind};
 use patrol_catalog::{Catalog, Permission, PermissionId};
 
 use super::Snapshot;
-use super::snapshot::{Grant, GranularScope, GroupId, ProjectId, Token};
+use super::snapshot::{GroupId, ProjectId};
+use super::token::{Grant, GranularScope, Token};
 use patrol_catalog::PermSet;
 
 /// Where a new grant would act, as far as comparing it with its maker goes.
