@@ -40,7 +40,7 @@ impl Invalid {
 }
 
 /// The largest id patrol stores (ids are signed 64-bit in the store).
-pub const MAX_ID: u64 = i64::MAX as u64;
+const MAX_ID: u64 = i64::MAX as u64;
 
 /// `id` if the store can hold it; `field` names it otherwise.
 pub fn stored_id(id: u64, field: &str) -> Result<u64, Invalid> {
@@ -228,10 +228,7 @@ impl Project {
         let (ProjectOwner::Group(id) | ProjectOwner::User(id)) = namespace;
         stored_id(id, "namespace.id")?;
         if let Some(name) = features.keys().find(|f| catalog.feature_id(f).is_none()) {
-            return Err(Invalid::new(
-                format!("features.{name}"),
-                "is not a project feature of the catalog",
-            ));
+            return Err(unknown_feature(name));
         }
         Ok(Self {
             namespace,
@@ -275,12 +272,7 @@ impl Project {
                 catalog
                     .feature_id(name)
                     .map(|id| (id, access))
-                    .ok_or_else(|| {
-                        Invalid::new(
-                            format!("features.{name}"),
-                            "is not a project feature of the catalog",
-                        )
-                    })
+                    .ok_or_else(|| unknown_feature(name))
             })
             .collect::<Result<_, _>>()?;
         Ok(ProjectSpec {
@@ -293,6 +285,13 @@ impl Project {
             features,
         })
     }
+}
+
+fn unknown_feature(name: &str) -> Invalid {
+    Invalid::new(
+        format!("features.{name}"),
+        "is not a project feature of the catalog",
+    )
 }
 
 #[derive(

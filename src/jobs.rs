@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::catalog::{Catalog, PolicySet};
 use crate::clock;
-use crate::directory::{Invalid, MAX_ID};
+use crate::directory::{Invalid, stored_id};
 use crate::engine::{AllowlistLink, GroupId, ProjectId, Snapshot, UserId};
 use crate::store::{AllowlistRecord, InstanceSettings, JobTokenScopeRecord, SourceKind};
 
@@ -52,9 +52,7 @@ impl NewJob {
                 format!("names user {}, which does not exist", self.user_id),
             ));
         }
-        if self.job_id > MAX_ID {
-            return Err(Invalid::new("job_id", "must be below 2^63"));
-        }
+        stored_id(self.job_id, "job_id")?;
         let expires_unix = clock::parse_rfc3339(&self.expires_at).ok_or_else(|| {
             Invalid::new(
                 "expires_at",

@@ -144,15 +144,18 @@ impl TryFrom<&TokenPolicyBody> for TokenPolicy {
     type Error = Invalid;
 
     fn try_from(body: &TokenPolicyBody) -> Result<Self, Invalid> {
-        let enforced_after = match body.enforced_after.as_deref() {
-            None => None,
-            Some(text) => Some(clock::parse_date(text).ok_or_else(|| {
-                Invalid::new(
-                    "enforced_after",
-                    format!("must be a date YYYY-MM-DD, not `{text}`"),
-                )
-            })?),
-        };
+        let enforced_after = body
+            .enforced_after
+            .as_deref()
+            .map(|text| {
+                clock::parse_date(text).ok_or_else(|| {
+                    Invalid::new(
+                        "enforced_after",
+                        format!("must be a date YYYY-MM-DD, not `{text}`"),
+                    )
+                })
+            })
+            .transpose()?;
         Ok(Self {
             enforce_fine_grained: body.enforce_fine_grained,
             enforced_after,

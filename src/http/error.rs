@@ -68,6 +68,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A bad value in the path or the query string: a 400 naming it.
+    pub fn bad_request_from(invalid: Invalid) -> Self {
+        Self::bad_request(invalid.field, invalid.message)
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         Self::Invalid(invalid)

@@ -34,7 +34,7 @@ pub use error::{ApiError, ErrorBody};
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::directory::MAX_ID;
+use crate::directory::stored_id;
 use crate::service::Service;
 
 /// What every handler can reach.
@@ -70,10 +70,7 @@ impl std::ops::Deref for AppState {
 
 /// Ids are signed 64-bit in the store; larger ones are refused.
 fn check_id(id: u64) -> Result<u64, ApiError> {
-    if id > MAX_ID {
-        return Err(ApiError::bad_request("id", "must be below 2^63"));
-    }
-    Ok(id)
+    stored_id(id, "id").map_err(ApiError::bad_request_from)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

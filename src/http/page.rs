@@ -21,12 +21,9 @@ pub fn checked(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), A
 /// An id filter. Ids are below 2^63 in the store: a larger one is a 400, never clamped
 /// onto another id.
 pub fn id_filter(field: &str, id: Option<u64>) -> Result<Option<u64>, ApiError> {
-    match id {
-        Some(id) if id > crate::directory::MAX_ID => {
-            Err(ApiError::bad_request(field, "must be below 2^63"))
-        }
-        other => Ok(other),
-    }
+    id.map(|id| crate::directory::stored_id(id, field))
+        .transpose()
+        .map_err(ApiError::bad_request_from)
 }
 
 /// What a query value keeps as is: RFC 3986's unreserved characters.

@@ -174,13 +174,14 @@ impl Store {
             }
         }
         for row in policies {
-            let enforced_after = match row.enforced_after.as_deref() {
-                None => None,
-                Some(text) => Some(
+            let enforced_after = row
+                .enforced_after
+                .as_deref()
+                .map(|text| {
                     clock::parse_date(text)
-                        .ok_or_else(|| StoreError::Corrupt(format!("policy date {text}")))?,
-                ),
-            };
+                        .ok_or_else(|| StoreError::Corrupt(format!("policy date {text}")))
+                })
+                .transpose()?;
             dump.token_policies.push((
                 from_db_id(row.group_id)?,
                 TokenPolicy {
