@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::token::{Argon2Params, Prefixes};
+use crate::secret::{Argon2Params, Prefixes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {

@@ -14,7 +14,7 @@ pub mod directory;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod secret;
 pub mod service;
 pub mod store;
-pub mod token;
 pub mod tokens;

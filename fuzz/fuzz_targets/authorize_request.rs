@@ -4,7 +4,7 @@
 //! 1. `patrol::http::extract::parse_json` (what the `ApiJson` extractor calls: the plain
 //!    serde_json parser, then serde_path_to_error to name the field at fault);
 //! 2. `AuthorizeRequest::check` (the request to a service `Check`, 400s naming fields);
-//! 3. the credential: `token::parse` with the default prefixes, then the lookup id and
+//! 3. the credential: `secret::parse` with the default prefixes, then the lookup id and
 //!    the secret's digest compared with the fixture tokens, as `Service::credential`
 //!    does for a token it verified before (the store and argon2 are not involved);
 //! 4. `patrol::service::decide` (the `Check` to an engine request, `engine::decide`,
@@ -32,7 +32,7 @@ use patrol::engine::{
 use patrol::http::extract::parse_json;
 use patrol::http::{ApiError, AuthorizeRequest, BatchRequest};
 use patrol::service::{Check, Outcome, decide};
-use patrol::token::{Prefixes, SecretDigest, TokenKind, assemble, parse};
+use patrol::secret::{Prefixes, SecretDigest, Prefix, assemble, parse};
 
 /// Unix seconds the decisions are made at (fixed: runs are reproducible).
 const NOW: i64 = 1_800_000_000;
@@ -42,7 +42,7 @@ const MAX_BATCH: usize = 1000;
 /// A fixture token: what the snapshot holds and what a caller presents.
 struct Fixture {
     id: u64,
-    kind: TokenKind,
+    kind: Prefix,
     lookup_id: &'static str,
     secret: &'static str,
     plaintext: String,
@@ -57,11 +57,11 @@ struct World {
 }
 
 /// The fixture tokens; fuzz/seeds/authorize_request/ holds their plaintexts.
-const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
+const TOKENS: [(u64, Prefix, &str, &str, bool); 6] = [
     // alice, legacy `api`
     (
         1,
-        TokenKind::Personal,
+        Prefix::Personal,
         "aliceLegacy1",
         "SecretSecretSecretSecretSecre1",
         true,
@@ -69,7 +69,7 @@ const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
     // alice, fine-grained on project 42, from 10.0.0.0/8 only
     (
         2,
-        TokenKind::Personal,
+        Prefix::Personal,
         "aliceFine000",
         "SecretSecretSecretSecretSecre2",
         true,
@@ -77,7 +77,7 @@ const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
     // a job token of a job in project 42, run by alice
     (
         3,
-        TokenKind::Job,
+        Prefix::Job,
         "aliceJob0000",
         "SecretSecretSecretSecretSecre3",
         true,
@@ -85,7 +85,7 @@ const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
     // root (an admin), legacy `api` and `admin_mode`
     (
         4,
-        TokenKind::Personal,
+        Prefix::Personal,
         "rootAdmin000",
         "SecretSecretSecretSecretSecre4",
         true,
@@ -93,7 +93,7 @@ const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
     // alice, revoked
     (
         5,
-        TokenKind::Personal,
+        Prefix::Personal,
         "aliceRevoked",
         "SecretSecretSecretSecretSecre5",
         false,
@@ -101,7 +101,7 @@ const TOKENS: [(u64, TokenKind, &str, &str, bool); 6] = [
     // alice, expired
     (
         6,
-        TokenKind::Personal,
+        Prefix::Personal,
         "aliceExpired",
         "SecretSecretSecretSecretSecre6",
         false,
@@ -220,7 +220,7 @@ fn world() -> World {
             allowed_ips: ips,
             grant,
         });
-        let plaintext = assemble(prefixes.for_kind(kind), lookup_id, secret);
+        let plaintext = assemble(prefixes.of(kind), lookup_id, secret);
         assert!(parse(&prefixes, &plaintext).is_ok(), "fixture token {id}");
         tokens.push(Fixture {
             id,
@@ -246,7 +246,7 @@ fn credential<'w>(w: &'w World, presented: &str) -> (Credential, Option<&'w Fixt
     };
     let digest = SecretDigest::of(parsed.secret);
     match w.tokens.iter().find(|t| t.lookup_id == parsed.lookup_id) {
-        Some(t) if t.kind == parsed.kind && SecretDigest::of(t.secret).matches(&digest) => {
+        Some(t) if t.kind == parsed.prefix && SecretDigest::of(t.secret).matches(&digest) => {
             (Credential::Token(TokenId(t.id)), Some(t))
         }
         _ => (Credential::Invalid, None),

@@ -1,4 +1,4 @@
-//! `patrol::token::parse` on arbitrary strings.
+//! `patrol::secret::parse` on arbitrary strings.
 //!
 //! Input: UTF-8 text. The whole input is parsed as a token with the default prefixes
 //! (`glpat-`, `glcbt-`). If the input is `<personal> <job>\n<token>` and both prefixes
@@ -15,8 +15,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use patrol::token::{
-    CHECKSUM_LEN, LOOKUP_ID_LEN, Prefixes, SECRET_LEN, TokenKind, assemble, parse,
+use patrol::secret::{
+    CHECKSUM_LEN, LOOKUP_ID_LEN, Prefixes, SECRET_LEN, Prefix, assemble, parse,
 };
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -49,11 +49,11 @@ fn parses_only_what_it_could_have_assembled(prefixes: &Prefixes, text: &str) {
     let Ok(parsed) = parse(prefixes, text) else {
         return;
     };
-    let prefix = prefixes.for_kind(parsed.kind);
+    let prefix = prefixes.of(parsed.prefix);
     assert!(
         text.starts_with(prefix),
         "parsed as {:?} but {text:?} does not start with {prefix:?}",
-        parsed.kind
+        parsed.prefix
     );
     assert_eq!(parsed.lookup_id.len(), LOOKUP_ID_LEN, "lookup id length");
     assert_eq!(parsed.secret.len(), SECRET_LEN, "secret length");
@@ -88,14 +88,14 @@ fn assembled_tokens_parse_back(data: &[u8]) {
     let (lookup_id, secret) = body.split_at(LOOKUP_ID_LEN);
     let prefixes = Prefixes::default();
     let kind = if data[LOOKUP_ID_LEN + SECRET_LEN] & 1 == 0 {
-        TokenKind::Personal
+        Prefix::Personal
     } else {
-        TokenKind::Job
+        Prefix::Job
     };
-    let token = assemble(prefixes.for_kind(kind), lookup_id, secret);
+    let token = assemble(prefixes.of(kind), lookup_id, secret);
     let parsed = parse(&prefixes, &token)
         .unwrap_or_else(|e| panic!("an assembled token does not parse: {e}"));
-    assert_eq!(parsed.kind, kind);
+    assert_eq!(parsed.prefix, kind);
     assert_eq!(parsed.lookup_id, lookup_id);
     assert_eq!(parsed.secret, secret);
 }

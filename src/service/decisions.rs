@@ -10,7 +10,7 @@ use crate::catalog::RoutePath;
 use crate::clock;
 use crate::engine::{self, Credential, GroupId, ProjectId, Reason, Request, Snapshot, UserId};
 use crate::metrics::CacheResult;
-use crate::token::{self, SecretDigest, TokenKind};
+use crate::secret::{self, Prefix, SecretDigest};
 use crate::tokens;
 
 /// One check of `/v1/authorize`, parsed.
@@ -102,7 +102,7 @@ impl Service {
     /// Who a presented token string is. Malformed tokens and wrong secrets for tokens
     /// verified before are refused without store or argon2 work.
     async fn credential(&self, presented: &str) -> Result<Credential> {
-        let Ok(parsed) = token::parse(&self.prefixes, presented) else {
+        let Ok(parsed) = secret::parse(&self.prefixes, presented) else {
             self.metrics.token_cache(CacheResult::Rejected);
             return Ok(Credential::Invalid);
         };
@@ -132,9 +132,9 @@ impl Service {
             self.unknown.note(parsed.lookup_id, started);
             return Ok(Credential::Invalid);
         };
-        let kind_matches = match parsed.kind {
-            TokenKind::Personal => record.kind != crate::store::TokenKindName::Job,
-            TokenKind::Job => record.kind == crate::store::TokenKindName::Job,
+        let kind_matches = match parsed.prefix {
+            Prefix::Personal => record.kind != crate::store::TokenKindName::Job,
+            Prefix::Job => record.kind == crate::store::TokenKindName::Job,
         };
         if !kind_matches
             || !self

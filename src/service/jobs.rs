@@ -7,18 +7,18 @@ use super::{Actor, Result, Service, ServiceError};
 use crate::clock;
 use crate::engine::{ProjectId, Snapshot};
 use crate::jobs::{AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
+use crate::secret::{self, Prefix};
 use crate::store::{
     AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
     TokenKindName,
 };
-use crate::token::{self, TokenKind};
 
 impl Service {
     /// Mints the token of a CI/CD job; the answer carries the plaintext, once.
     pub async fn create_job(&self, job: NewJob) -> Result<JobView> {
         let now = clock::now();
         let valid = job.validate(&self.live.read().snapshot, &self.settings(), now)?;
-        let minted = token::generate(&self.prefixes, TokenKind::Job)
+        let minted = secret::generate(&self.prefixes, Prefix::Job)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let secret_hash = self.hash(minted.secret.clone()).await?;
         let job_ref = JobRef {

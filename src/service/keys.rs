@@ -5,8 +5,8 @@ use super::changes::Change;
 use super::{Actor, Caller, KeyCheck, Result, Service, ServiceError, VerifiedKey, audit_event};
 use crate::clock;
 use crate::directory::Invalid;
+use crate::secret::{self, Prefix, SecretDigest};
 use crate::store::{KeyRole, NewServiceKey, ServiceKeyRecord};
-use crate::token::{self, SecretDigest, TokenKind};
 
 impl Service {
     // ---- service keys ----
@@ -21,7 +21,7 @@ impl Service {
                 });
             }
         }
-        let Ok(parsed) = token::parse(&self.key_prefixes, presented) else {
+        let Ok(parsed) = secret::parse(&self.key_prefixes, presented) else {
             return Ok(KeyCheck::Invalid);
         };
         let digest = SecretDigest::of(parsed.secret);
@@ -70,7 +70,7 @@ impl Service {
         if name.is_empty() || name.len() > 255 {
             return Err(Invalid::new("name", "must be 1 to 255 characters").into());
         }
-        let minted = token::generate(&self.key_prefixes, TokenKind::Personal)
+        let minted = secret::generate(&self.key_prefixes, Prefix::Personal)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let secret_hash = self.hash(minted.secret.clone()).await?;
         let new = NewServiceKey {
@@ -132,7 +132,7 @@ impl Service {
 
     pub(super) async fn hash(&self, secret: String) -> Result<String> {
         let params = self.argon2;
-        tokio::task::spawn_blocking(move || token::hash_secret(params, &secret))
+        tokio::task::spawn_blocking(move || secret::hash_secret(params, &secret))
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?
             .map_err(|e| ServiceError::Internal(e.to_string()))
@@ -140,7 +140,7 @@ impl Service {
 
     pub(super) async fn verify(&self, hash: String, secret: &str) -> Result<bool> {
         let secret = secret.to_owned();
-        tokio::task::spawn_blocking(move || token::verify_secret(&hash, &secret))
+        tokio::task::spawn_blocking(move || secret::verify_secret(&hash, &secret))
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))
     }

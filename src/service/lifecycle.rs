@@ -11,8 +11,8 @@ use super::{Actor, Caller, Result, Service, ServiceError, audit_event};
 use crate::clock;
 use crate::directory::Invalid;
 use crate::engine::{self, TokenId, UserId};
+use crate::secret::{self, Prefix, SecretDigest};
 use crate::store::{NewTokenRow, TokenKindName, TokenRecord, Tx};
-use crate::token::{self, SecretDigest, TokenKind};
 use crate::tokens::{
     self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken, ValidToken,
 };
@@ -96,7 +96,7 @@ impl Service {
         if let Caller::Token(holder) = actor.caller {
             self.within_holder(holder, &valid, matches!(how, Issue::Rotate { .. }))?;
         }
-        let minted = token::generate(&self.prefixes, TokenKind::Personal)
+        let minted = secret::generate(&self.prefixes, Prefix::Personal)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let secret_hash = self.hash(minted.secret.clone()).await?;
         let row = NewTokenRow {
@@ -432,7 +432,7 @@ impl Service {
     /// be a real token: its secret is verified. Already revoked is fine (204 again).
     pub async fn revoke_by_value(&self, actor: &Actor, presented: &str) -> Result<()> {
         let not_found = || ServiceError::NotFound("no such token".to_owned());
-        let parsed = token::parse(&self.prefixes, presented).map_err(|_| not_found())?;
+        let parsed = secret::parse(&self.prefixes, presented).map_err(|_| not_found())?;
         let record = self
             .store
             .token_by_lookup(parsed.lookup_id)

@@ -33,8 +33,8 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::engine::{self, Snapshot, TokenId, UserId};
 use crate::metrics::Metrics;
+use crate::secret::{Argon2Params, Prefixes, SecretDigest};
 use crate::store::{InstanceSettings, KeyRole, Store};
-use crate::token::{Argon2Params, Prefixes, SecretDigest};
 
 pub use callers::{Actor, Caller, KeyCheck};
 pub use decisions::{Check, CheckAction, CheckBoundary, Outcome, decide};

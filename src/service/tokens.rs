@@ -6,8 +6,8 @@ use super::write::Write;
 use super::{Result, Service, ServiceError, Verified};
 use crate::clock;
 use crate::engine::TokenId;
+use crate::secret::SecretDigest;
 use crate::store::{NewTokenRow, TokenFilter, TokenRecord, Tx};
-use crate::token::SecretDigest;
 use crate::tokens::{self, TokenView};
 
 impl Service {

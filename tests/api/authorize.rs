@@ -28,11 +28,11 @@ async fn decisions_carry_their_reason(backend: Backend) {
         json!({"allowed": true, "reason": "granted", "required_permissions": ["read_issue"],
                "token_id": id, "user_id": 1, "message": "granted"})
     );
-    let wrong_secret = patrol::token::assemble("glpat-", &token[6..18], &"A".repeat(30));
+    let wrong_secret = patrol::secret::assemble("glpat-", &token[6..18], &"A".repeat(30));
     let mut bad_checksum = token.clone();
     bad_checksum.pop();
     bad_checksum.push(if token.ends_with('0') { '1' } else { '0' });
-    let unknown = patrol::token::assemble("glpat-", "AAAAAAAAAAAA", &"A".repeat(30));
+    let unknown = patrol::secret::assemble("glpat-", "AAAAAAAAAAAA", &"A".repeat(30));
     for (label, presented) in [
         ("garbage", "hello".to_owned()),
         ("bad checksum", bad_checksum),
@@ -172,7 +172,7 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
     // the API refuses expiry dates in the past. It expired at 00:00 UTC of its date.
     let secret = "S".repeat(30);
     let lookup_id = "EXPIREDTOKEN";
-    let hash = patrol::token::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
+    let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
     let mut tx = app.service.store().begin().await.unwrap();
     tx.insert_token(&patrol::store::NewTokenRow {
         user_id: 1,
@@ -192,7 +192,7 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let expired = patrol::token::assemble("glpat-", lookup_id, &secret);
+    let expired = patrol::secret::assemble("glpat-", lookup_id, &secret);
     assert_eq!(
         app.reason(&expired, "read_issue", 42).await,
         "token_expired"
@@ -407,7 +407,7 @@ async fn a_verified_token_is_answered_from_memory(backend: Backend) {
     for _ in 0..3 {
         assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
     }
-    let wrong = patrol::token::assemble("glpat-", &token[6..18], &"B".repeat(30));
+    let wrong = patrol::secret::assemble("glpat-", &token[6..18], &"B".repeat(30));
     assert_eq!(
         app.reason(&wrong, "read_issue", 42).await,
         "token_invalid",
@@ -490,7 +490,7 @@ async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
     let (_, token) = app.alice_token(&["read_issue"]).await;
 
     // Guesses of one unknown lookup id: one store read, then refused from memory.
-    let unknown = patrol::token::assemble("glpat-", "UNKNOWNLOOKU", &"A".repeat(30));
+    let unknown = patrol::secret::assemble("glpat-", "UNKNOWNLOOKU", &"A".repeat(30));
     for _ in 0..5 {
         assert_eq!(
             app.reason(&unknown, "read_issue", 42).await,
@@ -506,7 +506,7 @@ async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
         s.failed_secret_window = std::time::Duration::from_secs(3600);
     })
     .await;
-    let wrong = patrol::token::assemble("glpat-", &token[6..18], &"B".repeat(30));
+    let wrong = patrol::secret::assemble("glpat-", &token[6..18], &"B".repeat(30));
     for _ in 0..5 {
         assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
     }

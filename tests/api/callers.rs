@@ -103,7 +103,7 @@ async fn every_endpoint_wants_a_key_of_its_role(backend: Backend) {
         204
     );
     // A well-formed key (checksum right) of a real lookup id, with the wrong secret.
-    let forged = patrol::token::assemble("ptk-", &keys[2].1[4..16], &"A".repeat(30));
+    let forged = patrol::secret::assemble("ptk-", &keys[2].1[4..16], &"A".repeat(30));
 
     for &(method, path, least) in ENDPOINTS {
         let method: Method = method.parse().unwrap();

@@ -301,7 +301,7 @@ async fn cross_project_decisions(backend: Backend) {
 
     // A job whose expiry has passed: written as time would leave it.
     let secret = "J".repeat(30);
-    let hash = patrol::token::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
+    let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
     let now = patrol::clock::now();
     let mut tx = app.service.store().begin().await.unwrap();
     tx.insert_token(&patrol::store::NewTokenRow {
@@ -326,7 +326,7 @@ async fn cross_project_decisions(backend: Backend) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let expired = patrol::token::assemble("glcbt-", "EXPIREDJOB00", &secret);
+    let expired = patrol::secret::assemble("glcbt-", "EXPIREDJOB00", &secret);
     expect(
         &app,
         &expired,

@@ -378,7 +378,7 @@ async fn duplicates_and_revocation_by_value(backend: Backend) {
     assert_eq!((past.status.as_u16(), past.field()), (422, "expires_at"));
 
     // A scanner reports the copy's value.
-    let wrong = patrol::token::assemble("glpat-", &copy_token[6..18], &"Z".repeat(30));
+    let wrong = patrol::secret::assemble("glpat-", &copy_token[6..18], &"Z".repeat(30));
     for (value, status) in [("glpat-nothing", 404), (wrong.as_str(), 404)] {
         let answer = app
             .post("/v1/tokens/revoke-by-value", json!({"token": value}))

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use patrol::app::Application;
 use patrol::config::{AdminKey, Settings};
+use patrol::secret::Argon2Params;
 use patrol::service::Service;
-use patrol::token::Argon2Params;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;

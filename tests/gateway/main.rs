@@ -37,7 +37,7 @@ use tokio::net::TcpStream;
 use patrol::app::Application;
 use patrol::catalog::Catalog;
 use patrol::config::{AdminKey, Settings};
-use patrol::token::Argon2Params;
+use patrol::secret::Argon2Params;
 
 use gateways::Kind;
 use generator::{Hostile, Tokens};

@@ -323,7 +323,8 @@ async fn big_world(o: &Options, url: &str) -> (String, Vec<String>) {
         .unwrap();
     assert!(migrated.success());
     let secret = "S".repeat(30);
-    let hash = patrol::token::hash_secret(patrol::token::Argon2Params::default(), &secret).unwrap();
+    let hash =
+        patrol::secret::hash_secret(patrol::secret::Argon2Params::default(), &secret).unwrap();
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     let statements = [
         "INSERT INTO users (id, username, blocked, admin)
@@ -360,7 +361,7 @@ async fn big_world(o: &Options, url: &str) -> (String, Vec<String>) {
     .unwrap();
     pool.close().await;
     // Tokens 100000, 200000, ... belong to user 1, a member of projects 1 to 8.
-    let token = |i: u64| patrol::token::assemble("glpat-", &format!("L{i:011}"), &secret);
+    let token = |i: u64| patrol::secret::assemble("glpat-", &format!("L{i:011}"), &secret);
     let warm = token(100_000);
     let cold = (2..=10).map(|k| token(k * 100_000)).collect();
     (warm, cold)

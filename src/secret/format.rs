@@ -21,9 +21,9 @@ const BODY_LEN: usize = LOOKUP_ID_LEN + SECRET_LEN + CHECKSUM_LEN;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// What a token is, told by its prefix.
+/// Which of the instance's prefixes a token carries: what kind of owner it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenKind {
+pub enum Prefix {
     /// A personal access token, legacy or fine-grained (`glpat-` by default).
     Personal,
     /// A CI/CD job token (`glcbt-` by default).
@@ -47,10 +47,10 @@ impl Default for Prefixes {
 }
 
 impl Prefixes {
-    pub fn for_kind(&self, kind: TokenKind) -> &str {
-        match kind {
-            TokenKind::Personal => &self.personal,
-            TokenKind::Job => &self.job,
+    pub fn of(&self, prefix: Prefix) -> &str {
+        match prefix {
+            Prefix::Personal => &self.personal,
+            Prefix::Job => &self.job,
         }
     }
 }
@@ -72,7 +72,7 @@ pub enum FormatError {
 /// A well-formed token whose checksum matches: not yet a verified one.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ParsedToken<'a> {
-    pub kind: TokenKind,
+    pub prefix: Prefix,
     pub lookup_id: &'a str,
     pub secret: &'a str,
 }
@@ -81,7 +81,7 @@ impl fmt::Debug for ParsedToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The secret never reaches a log, even through `{:?}`.
         f.debug_struct("ParsedToken")
-            .field("kind", &self.kind)
+            .field("prefix", &self.prefix)
             .field("lookup_id", &self.lookup_id)
             .field("secret", &"<redacted>")
             .finish()
@@ -109,12 +109,12 @@ impl fmt::Debug for NewToken {
 #[error("the operating system's random source is unavailable")]
 pub struct RandomUnavailable;
 
-/// Mints a token of `kind` from the OS CSPRNG.
-pub fn generate(prefixes: &Prefixes, kind: TokenKind) -> Result<NewToken, RandomUnavailable> {
+/// Mints a token with `prefix` from the OS CSPRNG.
+pub fn generate(prefixes: &Prefixes, prefix: Prefix) -> Result<NewToken, RandomUnavailable> {
     let lookup_id = random_base62(LOOKUP_ID_LEN)?;
     let secret = random_base62(SECRET_LEN)?;
     Ok(NewToken {
-        plaintext: assemble(prefixes.for_kind(kind), &lookup_id, &secret),
+        plaintext: assemble(prefixes.of(prefix), &lookup_id, &secret),
         lookup_id,
         secret,
     })
@@ -134,14 +134,14 @@ pub fn assemble(prefix: &str, lookup_id: &str, secret: &str) -> String {
 
 /// Parses and checks a token string: prefix, length, alphabet, checksum.
 pub fn parse<'a>(prefixes: &Prefixes, token: &'a str) -> Result<ParsedToken<'a>, FormatError> {
-    let (kind, body) = [TokenKind::Personal, TokenKind::Job]
+    let (prefix, body) = [Prefix::Personal, Prefix::Job]
         .into_iter()
-        .find_map(|kind| {
-            let prefix = prefixes.for_kind(kind);
-            (!prefix.is_empty())
-                .then(|| token.strip_prefix(prefix))
+        .find_map(|prefix| {
+            let text = prefixes.of(prefix);
+            (!text.is_empty())
+                .then(|| token.strip_prefix(text))
                 .flatten()
-                .map(|body| (kind, body))
+                .map(|body| (prefix, body))
         })
         .ok_or(FormatError::Prefix)?;
     if body.len() != BODY_LEN {
@@ -156,7 +156,7 @@ pub fn parse<'a>(prefixes: &Prefixes, token: &'a str) -> Result<ParsedToken<'a>,
     }
     let (lookup_id, rest) = body.split_at(LOOKUP_ID_LEN);
     Ok(ParsedToken {
-        kind,
+        prefix,
         lookup_id,
         secret: &rest[..SECRET_LEN],
     })
@@ -194,19 +194,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn mint(kind: TokenKind) -> NewToken {
+    fn mint(kind: Prefix) -> NewToken {
         generate(&Prefixes::default(), kind).unwrap()
     }
 
     #[test]
     fn minted_tokens_parse_back_to_their_parts() {
-        for kind in [TokenKind::Personal, TokenKind::Job] {
+        for kind in [Prefix::Personal, Prefix::Job] {
             let token = mint(kind);
-            let prefix = Prefixes::default().for_kind(kind).to_owned();
+            let prefix = Prefixes::default().of(kind).to_owned();
             assert!(token.plaintext.starts_with(&prefix));
             assert_eq!(token.plaintext.len(), prefix.len() + BODY_LEN);
             let parsed = parse(&Prefixes::default(), &token.plaintext).unwrap();
-            assert_eq!(parsed.kind, kind);
+            assert_eq!(parsed.prefix, kind);
             assert_eq!(parsed.lookup_id, token.lookup_id);
             assert_eq!(parsed.secret, token.secret);
         }
@@ -215,15 +215,15 @@ mod tests {
     #[test]
     fn secrets_carry_at_least_160_bits_and_differ() {
         assert!(SECRET_LEN as f64 * 62f64.log2() >= 160.0);
-        let a = mint(TokenKind::Personal);
-        let b = mint(TokenKind::Personal);
+        let a = mint(Prefix::Personal);
+        let b = mint(Prefix::Personal);
         assert_ne!(a.secret, b.secret);
         assert_ne!(a.lookup_id, b.lookup_id);
     }
 
     #[test]
     fn malformed_tokens_are_refused_with_their_reason() {
-        let good = mint(TokenKind::Personal).plaintext;
+        let good = mint(Prefix::Personal).plaintext;
         let p = Prefixes::default();
         assert_eq!(parse(&p, "").unwrap_err(), FormatError::Prefix);
         assert_eq!(
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let token = mint(TokenKind::Personal);
+        let token = mint(Prefix::Personal);
         let parsed = parse(&Prefixes::default(), &token.plaintext).unwrap();
         assert!(!format!("{parsed:?}").contains(parsed.secret));
         assert!(!format!("{token:?}").contains(&token.secret));
@@ -261,7 +261,7 @@ mod tests {
         /// detects every single-symbol error).
         #[test]
         fn a_single_changed_character_fails_the_checksum(at in 0usize..BODY_LEN, by in 1u8..62) {
-            let token = mint(TokenKind::Personal).plaintext;
+            let token = mint(Prefix::Personal).plaintext;
             let i = "glpat-".len() + at;
             let old = ALPHABET.iter().position(|&c| c == token.as_bytes()[i]).unwrap();
             let new = char::from(ALPHABET[(old + usize::from(by)) % 62]);
