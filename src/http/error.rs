@@ -85,6 +85,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Invalid(invalid) => Self::Invalid(invalid),
+            ServiceError::Forbidden(_) => Self::Forbidden,
             ServiceError::NotFound(m) => Self::NotFound(m),
             ServiceError::Conflict(m) => Self::Conflict(m),
             ServiceError::Unavailable(m) => {

@@ -22,11 +22,10 @@ use super::extract::{ApiJsonOrEmpty, ApiPath, ApiQuery};
 use super::gateway::read;
 use super::{ApiError, AppState, page};
 use crate::catalog::RoutePath;
-use crate::clock;
 use crate::engine::Reason;
-use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, ServiceError};
-use crate::store::{TokenFilter, TokenKindName, TokenState};
-use crate::tokens::{CreateToken, GranularScopeBody, RotateToken, TokenView};
+use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, Lister, ServiceError};
+use crate::store::TokenFilter;
+use crate::tokens::{CreateToken, GranularScopeBody, RotateToken, TokenKind, TokenState, TokenView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,6 +73,7 @@ fn malformed(e: ApiError) -> Response {
 
 fn failed(e: ServiceError) -> Response {
     match e {
+        ServiceError::Forbidden(_) => error(StatusCode::FORBIDDEN, "403 Forbidden"),
         ServiceError::NotFound(_) => error(StatusCode::NOT_FOUND, "404 Not Found"),
         ServiceError::Invalid(invalid) => error(StatusCode::BAD_REQUEST, &invalid.to_string()),
         ServiceError::Conflict(m) => error(StatusCode::BAD_REQUEST, &m),
@@ -185,7 +185,7 @@ async fn visible_token(
     if view.user_id != caller.user_id && !caller.admin {
         return Err(error(StatusCode::NOT_FOUND, "404 Not Found"));
     }
-    if view.kind == TokenKindName::Job {
+    if view.kind == TokenKind::Job {
         return Err(error(StatusCode::NOT_FOUND, "404 Not Found"));
     }
     Ok(view)
@@ -252,27 +252,25 @@ pub async fn list(
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), Response> {
     let ApiQuery(query) = query.map_err(malformed)?;
     let (page, per_page) = page::checked(query.page, query.per_page).map_err(malformed)?;
-    let user_id = match page::id_filter("user_id", query.user_id).map_err(malformed)? {
-        Some(id) if id != caller.user_id && !caller.admin => {
-            return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
-        }
-        Some(id) => Some(id),
-        None if caller.admin => None,
-        None => Some(caller.user_id),
-    };
     let filter = TokenFilter {
-        user_id,
-        kind: None,
+        user_id: page::id_filter("user_id", query.user_id).map_err(malformed)?,
         state: query.state,
         search: query.search.filter(|s| !s.is_empty()),
         revoked: query.revoked,
         personal: true,
         page,
         per_page,
-        today: clock::format_date(clock::date_of(clock::now())),
         ..TokenFilter::default()
     };
-    let (tokens, total) = state.service.list_tokens(&filter).await.map_err(failed)?;
+    let lister = Lister::User {
+        id: caller.user_id,
+        admin: caller.admin,
+    };
+    let (tokens, total) = state
+        .service
+        .list_tokens(lister, filter.clone(), None)
+        .await
+        .map_err(failed)?;
     let mut params = Vec::new();
     if let Some(id) = query.user_id {
         params.push(format!("user_id={id}"));
@@ -355,7 +353,7 @@ pub async fn rotate(
     if id != caller.token_id {
         let own = state.service.token(caller.token_id).await.map_err(failed)?;
         let only_self_rotate =
-            own.kind == TokenKindName::Legacy && own.scopes.iter().all(|s| s == "self_rotate");
+            own.kind == TokenKind::Legacy && own.scopes.iter().all(|s| s == "self_rotate");
         if only_self_rotate {
             return Err(error(StatusCode::FORBIDDEN, "403 Forbidden"));
         }

@@ -35,7 +35,7 @@ use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs,
         jobs::remove_group_entry,
     ),
     // Only named by the query parameters' `IntoParams`, which do not register schemas.
-    components(schemas(crate::store::TokenState)),
+    components(schemas(crate::tokens::TokenState)),
     modifiers(&ServiceKey, &OptionalBodies, &RateLimited),
     tags(
         (name = "decisions", description = "May this token do this? (`authorize` keys and above)"),

@@ -15,9 +15,10 @@ use super::{ApiError, AppState, check_id, page};
 use crate::clock;
 use crate::domain::AccessKind;
 use crate::engine::Reason;
-use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary};
-use crate::store::{Holds, TokenFilter, TokenKindName, TokenState};
+use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, Lister};
+use crate::store::TokenFilter;
 use crate::tokens::{
+    TokenKind, TokenState,
     CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenView, UpdateToken,
 };
 
@@ -59,7 +60,7 @@ pub async fn create(
 pub struct ListQuery {
     #[param(maximum = 9223372036854775807_i64)]
     user_id: Option<u64>,
-    kind: Option<TokenKindName>,
+    kind: Option<TokenKind>,
     state: Option<TokenState>,
     /// Case-insensitive part of the name.
     search: Option<String>,
@@ -101,52 +102,42 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<(HeaderMap, Json<Vec<TokenView>>), ApiError> {
     let (page, per_page) = page::checked(query.page, query.per_page)?;
-    let date = |field: &'static str, value: &Option<String>| -> Result<Option<String>, ApiError> {
-        match value {
-            None => Ok(None),
-            Some(text) => clock::parse_date(text)
-                .map(|d| Some(clock::format_date(d)))
-                .ok_or_else(|| ApiError::bad_request(field, "must be a date YYYY-MM-DD")),
-        }
-    };
-    let midnight =
-        |day: Option<String>| day.and_then(|d| clock::parse_date(&d)).map(clock::midnight);
-    let holds = match &query.permission {
-        None => None,
-        Some(name) => {
-            let catalog = state.service.catalog();
-            let id = catalog.permission_id(name).ok_or_else(|| {
-                ApiError::bad_request("permission", format!("`{name}` is not a permission"))
-            })?;
-            Some(Holds {
-                scopes: catalog
-                    .scopes_granting(id)
-                    .map(|s| s.name.clone())
-                    .collect(),
-                permissions: catalog
-                    .permissions_granting(id)
-                    .map(|p| p.name.clone())
-                    .collect(),
+    let date = |field: &'static str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|text| {
+                clock::parse_date(text)
+                    .ok_or_else(|| ApiError::bad_request(field, "must be a date YYYY-MM-DD"))
             })
-        }
+            .transpose()
     };
+    let holding = query
+        .permission
+        .as_deref()
+        .map(|name| {
+            state.service.catalog().permission_id(name).ok_or_else(|| {
+                ApiError::bad_request("permission", format!("`{name}` is not a permission"))
+            })
+        })
+        .transpose()?;
     let filter = TokenFilter {
         user_id: page::id_filter("user_id", query.user_id)?,
         kind: query.kind,
         state: query.state,
         search: query.search.clone().filter(|s| !s.is_empty()),
         access: query.access,
-        holds,
-        last_used_after: midnight(date("last_used_after", &query.last_used_after)?),
-        last_used_before: midnight(date("last_used_before", &query.last_used_before)?),
+        last_used_after: date("last_used_after", &query.last_used_after)?,
+        last_used_before: date("last_used_before", &query.last_used_before)?,
         expires_after: date("expires_after", &query.expires_after)?,
         expires_before: date("expires_before", &query.expires_before)?,
         page,
         per_page,
-        today: clock::format_date(clock::date_of(clock::now())),
         ..TokenFilter::default()
     };
-    let (tokens, total) = state.service.list_tokens(&filter).await?;
+    let (tokens, total) = state
+        .service
+        .list_tokens(Lister::Key, filter.clone(), holding)
+        .await?;
     // The filters again, for the `Link` header's URLs.
     let text = |v: &Option<String>| v.clone();
     let pairs = [

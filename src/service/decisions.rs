@@ -133,8 +133,8 @@ impl Service {
             return Ok(Credential::Invalid);
         };
         let kind_matches = match parsed.prefix {
-            Prefix::Personal => record.kind != crate::store::TokenKindName::Job,
-            Prefix::Job => record.kind == crate::store::TokenKindName::Job,
+            Prefix::Personal => record.kind != crate::tokens::TokenKind::Job,
+            Prefix::Job => record.kind == crate::tokens::TokenKind::Job,
         };
         if !kind_matches
             || !self

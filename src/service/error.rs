@@ -13,6 +13,9 @@ pub enum ServiceError {
     /// Input that breaks a rule: 422 naming the field.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The caller may not ask this: 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

@@ -8,9 +8,9 @@ use crate::clock;
 use crate::engine::{ProjectId, Snapshot};
 use crate::jobs::{AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
 use crate::secret::{self, Prefix};
+use crate::tokens::{JobRef, NewTokenRecord, TokenKind};
 use crate::store::{
-    AllowlistRecord, JobRef, JobTokenScopeRecord, NewAuditEvent, NewTokenRow, SourceKind,
-    TokenKindName,
+    AllowlistRecord, JobTokenScopeRecord, NewAuditEvent, SourceKind,
 };
 
 impl Service {
@@ -26,9 +26,9 @@ impl Service {
             job_id: valid.job_id,
             expires_unix: valid.expires_unix,
         };
-        let row = NewTokenRow {
+        let row = NewTokenRecord {
             user_id: valid.user_id,
-            kind: TokenKindName::Job,
+            kind: TokenKind::Job,
             name: format!("job {}", valid.job_id),
             description: String::new(),
             lookup_id: minted.lookup_id.clone(),
@@ -38,9 +38,7 @@ impl Service {
             allowed_ips: Vec::new(),
             created_at: now,
             // Lists work by day: a job token lists as active through the day it expires.
-            expires_at: Some(clock::format_date(clock::date_at_or_after(
-                valid.expires_unix,
-            ))),
+            expires_at: Some(clock::date_at_or_after(valid.expires_unix)),
             job: Some(job_ref),
             family_id: None,
         };

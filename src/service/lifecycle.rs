@@ -12,8 +12,9 @@ use crate::clock;
 use crate::directory::Invalid;
 use crate::engine::{self, TokenId, UserId};
 use crate::secret::{self, Prefix, SecretDigest};
-use crate::store::{NewTokenRow, TokenKindName, TokenRecord, Tx};
+use crate::store::Tx;
 use crate::tokens::{
+    NewTokenRecord, TokenKind, TokenRecord,
     self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken, ValidToken,
 };
 
@@ -41,8 +42,8 @@ fn summary(record: &TokenRecord) -> Value {
         "user_id": record.user_id,
         "scopes": record.scopes,
         "granular_scopes": record.granular_scopes,
-        "allowed_ips": record.allowed_ips,
-        "expires_at": record.expires_at,
+        "allowed_ips": record.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "expires_at": record.expires_at.map(clock::format_date),
     })
 }
 
@@ -99,7 +100,7 @@ impl Service {
         let minted = secret::generate(&self.prefixes, Prefix::Personal)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let secret_hash = self.hash(minted.secret.clone()).await?;
-        let row = NewTokenRow {
+        let row = NewTokenRecord {
             user_id,
             kind: valid.kind,
             name: valid.name,
@@ -108,9 +109,9 @@ impl Service {
             secret_hash,
             scopes: valid.scopes,
             granular_scopes: valid.granular_scopes,
-            allowed_ips: valid.allowed_ips.iter().map(ToString::to_string).collect(),
+            allowed_ips: valid.allowed_ips,
             created_at: now,
-            expires_at: valid.expires_at.map(clock::format_date),
+            expires_at: valid.expires_at,
             job: None,
             family_id: match &how {
                 Issue::Rotate { from } => Some(from.family_id),
@@ -141,7 +142,11 @@ impl Service {
                 actor,
                 "token_rotated",
                 from.id,
-                json!({"to": id, "family_id": from.family_id, "expires_at": record.expires_at}),
+                json!({
+                    "to": id,
+                    "family_id": from.family_id,
+                    "expires_at": record.expires_at.map(clock::format_date),
+                }),
             ),
         };
         write.tx.record_event(&event, now).await?;
@@ -187,7 +192,7 @@ impl Service {
         .ok_or_else(|| ServiceError::Internal("a validated token has unknown scopes".to_owned()))?;
         if let Some(excess) = engine::exceeds(&live.snapshot, holder, &grant) {
             let field = match valid.kind {
-                TokenKindName::FineGrained => "granular_scopes",
+                TokenKind::FineGrained => "granular_scopes",
                 _ => "scopes",
             };
             return Err(Invalid::new(
@@ -237,7 +242,7 @@ impl Service {
             .token(id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("token {id} does not exist")))?;
-        if record.kind == TokenKindName::Job {
+        if record.kind == TokenKind::Job {
             return Err(ServiceError::Conflict(format!(
                 "token {id} is a job token: it lives and ends with its job"
             )));
@@ -260,7 +265,7 @@ impl Service {
         if before.revoked {
             return Err(ServiceError::Conflict(format!("token {id} is revoked")));
         }
-        let fine = before.kind == TokenKindName::FineGrained;
+        let fine = before.kind == TokenKind::FineGrained;
         if fine && patch.scopes.is_some() {
             return Err(Invalid::new(
                 "scopes",

@@ -39,6 +39,7 @@ use crate::store::{InstanceSettings, KeyRole, Store};
 pub use callers::{Actor, Caller, KeyCheck};
 pub use decisions::{Check, CheckAction, CheckBoundary, Outcome, decide};
 pub use error::{Result, ServiceError};
+pub use tokens::Lister;
 use error::{refused, refused_at};
 pub use notify::install_crypto_provider;
 

@@ -13,7 +13,8 @@ use time::Date;
 use super::{Result, Service};
 use crate::clock;
 use crate::config::Webhook;
-use crate::store::{ExpiryEvent, NewNotification, Notification, TokenKindName, TokenRecord, Tx};
+use crate::store::{ExpiryEvent, NewNotification, Notification, Tx};
+use crate::tokens::{TokenKind, TokenRecord};
 
 /// How many due notifications one pass of the worker takes.
 const BATCH: u32 = 32;
@@ -47,7 +48,7 @@ fn about(record: &TokenRecord) -> Value {
         "name": record.name,
         "user_id": record.user_id,
         "kind": record.kind.as_str(),
-        "expires_at": record.expires_at,
+        "expires_at": record.expires_at.map(clock::format_date),
     })
 }
 
@@ -155,7 +156,7 @@ impl Service {
     ) -> Result<()> {
         let revoked: Vec<NewNotification> = records
             .iter()
-            .filter(|record| record.kind != TokenKindName::Job)
+            .filter(|record| record.kind != TokenKind::Job)
             .map(|record| notification("token_revoked", record, json!({ "reason": why.as_str() })))
             .collect();
         self.enqueue(tx, &revoked).await
@@ -191,8 +192,6 @@ impl Service {
         let days_left = |record: &TokenRecord| {
             record
                 .expires_at
-                .as_deref()
-                .and_then(clock::parse_date)
                 .map(|date| (clock::midnight(date) - today_midnight) / 86_400)
         };
         let notifications: Vec<NewNotification> = expiring

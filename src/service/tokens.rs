@@ -5,10 +5,11 @@ use super::changes::Change;
 use super::write::Write;
 use super::{Result, Service, ServiceError, Verified};
 use crate::clock;
+use crate::catalog::PermissionId;
 use crate::engine::TokenId;
 use crate::secret::SecretDigest;
-use crate::store::{NewTokenRow, TokenFilter, TokenRecord, Tx};
-use crate::tokens::{self, TokenView};
+use crate::store::{Holds, TokenFilter, Tx};
+use crate::tokens::{self, NewTokenRecord, TokenRecord, TokenView};
 
 impl Service {
     // ---- tokens ----
@@ -18,7 +19,7 @@ impl Service {
     pub(super) async fn insert_new_token(
         &self,
         mut write: Write<'_>,
-        row: NewTokenRow,
+        row: NewTokenRecord,
         secret: &str,
     ) -> Result<TokenRecord> {
         let id = self.write_new_token(&mut write.tx, &row).await?;
@@ -29,7 +30,7 @@ impl Service {
     }
 
     /// In `tx`: writes a new token and announces it. Returns its id.
-    pub(super) async fn write_new_token(&self, tx: &mut Tx, row: &NewTokenRow) -> Result<u64> {
+    pub(super) async fn write_new_token(&self, tx: &mut Tx, row: &NewTokenRecord) -> Result<u64> {
         let id = tx.insert_token(row).await?;
         let created = Change::TokenCreated {
             lookup_id: row.lookup_id.clone(),
@@ -63,12 +64,52 @@ impl Service {
         Ok(TokenView::of(&record, clock::date_of(clock::now())))
     }
 
-    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenView>, u64)> {
+    /// One page of the tokens `lister` may see that match `filter` and, with `holding`,
+    /// grant that permission (through a legacy scope or a granular scope, `implies`
+    /// included); and how many match in all.
+    pub async fn list_tokens(
+        &self,
+        lister: Lister,
+        mut filter: TokenFilter,
+        holding: Option<PermissionId>,
+    ) -> Result<(Vec<TokenView>, u64)> {
+        if let Lister::User { id, admin } = lister {
+            match filter.user_id {
+                Some(other) if other != id && !admin => {
+                    return Err(ServiceError::Forbidden(
+                        "only an administrator lists another user's tokens".to_owned(),
+                    ));
+                }
+                None if !admin => filter.user_id = Some(id),
+                _ => {}
+            }
+        }
+        filter.holds = holding.map(|id| Holds {
+            scopes: self
+                .catalog
+                .scopes_granting(id)
+                .map(|s| s.name.clone())
+                .collect(),
+            permissions: self
+                .catalog
+                .permissions_granting(id)
+                .map(|p| p.name.clone())
+                .collect(),
+        });
         let today = clock::date_of(clock::now());
-        let (records, total) = self.store.list_tokens(filter).await?;
+        let (records, total) = self.store.list_tokens(&filter, today).await?;
         Ok((
             records.iter().map(|r| TokenView::of(r, today)).collect(),
             total,
         ))
     }
+}
+
+/// Whose tokens a list may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lister {
+    /// A `manage` or `admin` key: anyone's.
+    Key,
+    /// A token's user: their own; an administrator's token: anyone's.
+    User { id: u64, admin: bool },
 }

@@ -130,7 +130,7 @@ impl Service {
             .map(|(id, seen)| TokenUse {
                 id: *id,
                 at: seen.at,
-                ips: seen.ips.iter().map(ToString::to_string).collect(),
+                ips: seen.ips.clone(),
             })
             .collect();
         match self.store.record_usage(&uses).await {

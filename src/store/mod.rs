@@ -31,10 +31,7 @@ pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 pub use outbox::{ExpiryEvent, NewNotification, Notification};
 pub use settings::InstanceSettings;
-pub use tokens::{
-    Holds, JobRef, LAST_USED_IPS, NewTokenRow, TokenFilter, TokenKindName, TokenRecord, TokenState,
-    TokenUse,
-};
+pub use tokens::{Holds, LAST_USED_IPS, TokenFilter, TokenUse};
 
 /// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is
 /// compiled once per backend, so it must be valid SQL for both.

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use super::tokens::{COLUMNS, TokenRow};
 use super::{Result, Store, Tx, db_id, from_db_id, on_pool, on_tx};
-use crate::store::TokenRecord;
+use crate::tokens::TokenRecord;
 
 /// A notification to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,159 +1,23 @@
 //! Tokens at rest: only the argon2id hash of the secret, found by the public lookup id.
+//! Every column is parsed into its domain type here; a value that does not parse is a
+//! corrupt row, never a default.
 
-use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use sqlx::FromRow;
-use utoipa::ToSchema;
+use time::Date;
 
 use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
+use crate::clock;
 use crate::domain::AccessKind;
-use crate::tokens::GranularScopeBody;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKindName {
-    Legacy,
-    FineGrained,
-    Job,
-}
-
-impl TokenKindName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Legacy => "legacy",
-            Self::FineGrained => "fine_grained",
-            Self::Job => "job",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        from_json(&format!("\"{s}\""))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenState {
-    /// Neither revoked nor expired.
-    Active,
-    Inactive,
-}
-
-impl TokenState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-        }
-    }
-}
-
-/// A token as stored (without its plaintext, which is never stored).
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub id: u64,
-    pub user_id: u64,
-    pub kind: TokenKindName,
-    pub name: String,
-    pub description: String,
-    pub lookup_id: String,
-    pub secret_hash: String,
-    pub scopes: Vec<String>,
-    pub granular_scopes: Vec<GranularScopeBody>,
-    pub allowed_ips: Vec<String>,
-    pub created_at: i64,
-    /// `YYYY-MM-DD`: the token stops working at 00:00 UTC that day.
-    pub expires_at: Option<String>,
-    pub revoked: bool,
-    pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub last_used_ips: Vec<String>,
-    /// Job tokens only: the job the token belongs to.
-    pub job: Option<JobRef>,
-    /// The id of the first token of its rotation family (its own id if it started one).
-    pub family_id: u64,
-}
-
-/// What ties a job token to its CI/CD job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JobRef {
-    pub project_id: u64,
-    pub job_id: u64,
-    /// Unix seconds at which the token stops working.
-    pub expires_unix: i64,
-}
-
-impl std::fmt::Debug for TokenRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRecord")
-            .field("id", &self.id)
-            .field("user_id", &self.user_id)
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("revoked", &self.revoked)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What creating a token writes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NewTokenRow {
-    pub user_id: u64,
-    pub kind: TokenKindName,
-    pub name: String,
-    pub description: String,
-    pub lookup_id: String,
-    pub secret_hash: String,
-    pub scopes: Vec<String>,
-    pub granular_scopes: Vec<GranularScopeBody>,
-    pub allowed_ips: Vec<String>,
-    pub created_at: i64,
-    pub expires_at: Option<String>,
-    pub job: Option<JobRef>,
-    /// A rotation's successor: the family it joins. `None` starts a family.
-    pub family_id: Option<u64>,
-}
-
-impl NewTokenRow {
-    /// The record this row is once written with `id`.
-    pub fn into_record(self, id: u64) -> TokenRecord {
-        TokenRecord {
-            id,
-            user_id: self.user_id,
-            kind: self.kind,
-            name: self.name,
-            description: self.description,
-            lookup_id: self.lookup_id,
-            secret_hash: self.secret_hash,
-            scopes: self.scopes,
-            granular_scopes: self.granular_scopes,
-            allowed_ips: self.allowed_ips,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            revoked: false,
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ips: Vec::new(),
-            job: self.job,
-            family_id: self.family_id.unwrap_or(id),
-        }
-    }
-}
-
-impl std::fmt::Debug for NewTokenRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewTokenRow")
-            .field("user_id", &self.user_id)
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+use crate::tokens::{JobRef, NewTokenRecord, TokenKind, TokenRecord, TokenState};
 
 /// `GET /v1/tokens` filters and page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFilter {
     pub user_id: Option<u64>,
-    pub kind: Option<TokenKindName>,
+    pub kind: Option<TokenKind>,
     pub state: Option<TokenState>,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
@@ -166,17 +30,15 @@ pub struct TokenFilter {
     /// ones with one of `permissions` in a granular scope (the caller expands
     /// `implies`).
     pub holds: Option<Holds>,
-    /// Unix seconds: last used at or after, before.
-    pub last_used_after: Option<i64>,
-    pub last_used_before: Option<i64>,
-    /// `YYYY-MM-DD`: expiring on or after, before.
-    pub expires_after: Option<String>,
-    pub expires_before: Option<String>,
+    /// Last used on or after that day (from 00:00 UTC), before that day.
+    pub last_used_after: Option<Date>,
+    pub last_used_before: Option<Date>,
+    /// Expiring on or after that day, before that day.
+    pub expires_after: Option<Date>,
+    pub expires_before: Option<Date>,
     /// From 1.
     pub page: u32,
     pub per_page: u32,
-    /// Today, `YYYY-MM-DD`: tokens expiring today or earlier are inactive.
-    pub today: String,
 }
 
 /// What grants a permission: the legacy scopes and the granular permissions that do.
@@ -195,8 +57,9 @@ enum Bind {
 }
 
 impl TokenFilter {
-    /// The `WHERE` clause and its values, numbered from `$1`.
-    fn clause(&self) -> (String, Vec<Bind>) {
+    /// The `WHERE` clause and its values, numbered from `$1`. Tokens expiring `today` or
+    /// earlier are inactive.
+    fn clause(&self, today: Date) -> (String, Vec<Bind>) {
         let mut conditions = vec!["TRUE".to_owned()];
         let mut binds = Vec::new();
         let push = |binds: &mut Vec<Bind>, bind: Bind| {
@@ -215,7 +78,7 @@ impl TokenFilter {
             conditions.push("kind <> 'job'".to_owned());
         }
         if let Some(state) = self.state {
-            let today = push(&mut binds, Bind::Text(self.today.clone()));
+            let today = push(&mut binds, Bind::Text(clock::format_date(today)));
             let active = format!("(NOT revoked AND (expires_at IS NULL OR expires_at > {today}))");
             conditions.push(match state {
                 TokenState::Active => active,
@@ -250,19 +113,19 @@ impl TokenFilter {
             conditions.push(format!("({})", any.join(" OR ")));
         }
         if let Some(after) = self.last_used_after {
-            let p = push(&mut binds, Bind::Int(after));
+            let p = push(&mut binds, Bind::Int(clock::midnight(after)));
             conditions.push(format!("last_used_at >= {p}"));
         }
         if let Some(before) = self.last_used_before {
-            let p = push(&mut binds, Bind::Int(before));
+            let p = push(&mut binds, Bind::Int(clock::midnight(before)));
             conditions.push(format!("last_used_at < {p}"));
         }
-        if let Some(after) = &self.expires_after {
-            let p = push(&mut binds, Bind::Text(after.clone()));
+        if let Some(after) = self.expires_after {
+            let p = push(&mut binds, Bind::Text(clock::format_date(after)));
             conditions.push(format!("expires_at >= {p}"));
         }
-        if let Some(before) = &self.expires_before {
-            let p = push(&mut binds, Bind::Text(before.clone()));
+        if let Some(before) = self.expires_before {
+            let p = push(&mut binds, Bind::Text(clock::format_date(before)));
             conditions.push(format!("expires_at < {p}"));
         }
         (conditions.join(" AND "), binds)
@@ -313,20 +176,27 @@ impl TokenRow {
         Ok(TokenRecord {
             id: from_db_id(self.id)?,
             user_id: from_db_id(self.user_id)?,
-            kind: TokenKindName::parse(&self.kind)?,
+            kind: TokenKind::from_name(&self.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("a token of kind `{}`", self.kind)))?,
             name: self.name,
             description: self.description,
             lookup_id: self.lookup_id,
             secret_hash: self.secret_hash,
             scopes: from_json(&self.scopes)?,
             granular_scopes: from_json(&self.granular_scopes)?,
-            allowed_ips: from_json(&self.allowed_ips)?,
+            allowed_ips: parse_all::<IpNet>(&self.allowed_ips)?,
             created_at: self.created_at,
-            expires_at: self.expires_at,
+            expires_at: self
+                .expires_at
+                .map(|text| {
+                    clock::parse_date(&text)
+                        .ok_or_else(|| StoreError::Corrupt(format!("an expiry date `{text}`")))
+                })
+                .transpose()?,
             revoked: self.revoked,
             revoked_at: self.revoked_at,
             last_used_at: self.last_used_at,
-            last_used_ips: from_json(&self.last_used_ips)?,
+            last_used_ips: parse_all::<IpAddr>(&self.last_used_ips)?,
             job: match (self.project_id, self.job_id, self.expires_unix) {
                 (Some(project_id), Some(job_id), Some(expires_unix)) => Some(JobRef {
                     project_id: from_db_id(project_id)?,
@@ -343,6 +213,22 @@ impl TokenRow {
             family_id: from_db_id(self.family_id)?,
         })
     }
+}
+
+/// A JSON list of strings, each parsed as a `T`.
+fn parse_all<T: std::str::FromStr>(json: &str) -> Result<Vec<T>> {
+    from_json::<Vec<String>>(json)?
+        .into_iter()
+        .map(|text| {
+            text.parse()
+                .map_err(|_| StoreError::Corrupt(format!("an address `{text}`")))
+        })
+        .collect()
+}
+
+/// Addresses as the JSON list of strings the column holds.
+fn address_list<T: ToString>(addresses: &[T]) -> String {
+    to_json(&addresses.iter().map(ToString::to_string).collect::<Vec<_>>())
 }
 
 pub(super) const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \
@@ -389,9 +275,13 @@ impl Store {
         row.map(TokenRow::into_record).transpose()
     }
 
-    /// One page of tokens, newest first, and how many match in all.
-    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<(Vec<TokenRecord>, u64)> {
-        let (clause, binds) = filter.clause();
+    /// One page of tokens, newest first, and how many match in all, as of `today`.
+    pub async fn list_tokens(
+        &self,
+        filter: &TokenFilter,
+        today: Date,
+    ) -> Result<(Vec<TokenRecord>, u64)> {
+        let (clause, binds) = filter.clause(today);
         let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {clause}");
         let n = binds.len();
         let page_sql = format!(
@@ -421,7 +311,7 @@ impl Store {
 
 impl Tx {
     /// Writes a new token and returns its id.
-    pub async fn insert_token(&mut self, row: &NewTokenRow) -> Result<u64> {
+    pub async fn insert_token(&mut self, row: &NewTokenRecord) -> Result<u64> {
         let id: i64 = on_tx!(&mut self.inner, tx => {
             sqlx::query_scalar(
                 "INSERT INTO tokens (user_id, kind, name, description, lookup_id, secret_hash, scopes,
@@ -438,9 +328,9 @@ impl Tx {
             .bind(&row.secret_hash)
             .bind(to_json(&row.scopes))
             .bind(to_json(&row.granular_scopes))
-            .bind(to_json(&row.allowed_ips))
+            .bind(address_list(&row.allowed_ips))
             .bind(row.created_at)
-            .bind(&row.expires_at)
+            .bind(row.expires_at.map(clock::format_date))
             .bind(row.job.map(|j| db_id(j.project_id)))
             .bind(row.job.map(|j| db_id(j.job_id)))
             .bind(row.job.map(|j| j.expires_unix))
@@ -508,13 +398,13 @@ pub const LAST_USED_IPS: usize = 5;
 pub struct TokenUse {
     pub id: u64,
     pub at: i64,
-    pub ips: Vec<String>,
+    pub ips: Vec<IpAddr>,
 }
 
 /// `recent` in front of `stored`, distinct, at most `LAST_USED_IPS`.
-fn merge_ips(recent: &[String], stored: Vec<String>) -> Vec<String> {
-    let mut merged: Vec<String> = Vec::with_capacity(LAST_USED_IPS);
-    for ip in recent.iter().cloned().chain(stored) {
+fn merge_ips(recent: &[IpAddr], stored: Vec<IpAddr>) -> Vec<IpAddr> {
+    let mut merged = Vec::with_capacity(LAST_USED_IPS);
+    for ip in recent.iter().copied().chain(stored) {
         if merged.len() == LAST_USED_IPS {
             break;
         }
@@ -540,13 +430,13 @@ impl Store {
             let Some((last_used_at, ips)) = stored else {
                 continue;
             };
-            let ips = merge_ips(&used.ips, from_json(&ips)?);
+            let ips = merge_ips(&used.ips, parse_all(&ips)?);
             let at = last_used_at.map_or(used.at, |before| before.max(used.at));
             on_tx!(&mut tx.inner, tx => {
                 sqlx::query("UPDATE tokens SET last_used_at = $2, last_used_ips = $3 WHERE id = $1")
                     .bind(db_id(used.id))
                     .bind(at)
-                    .bind(to_json(&ips))
+                    .bind(address_list(&ips))
                     .execute(&mut **tx)
                     .await?;
             });
@@ -559,8 +449,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn ips(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
     }
 
     #[test]
@@ -573,9 +463,12 @@ mod tests {
             ips(&["10.0.0.9", "10.0.0.1", "10.0.0.2"])
         );
         assert_eq!(
-            merge_ips(&ips(&["a", "b", "c"]), ips(&["d", "e", "f", "a"])),
-            ips(&["a", "b", "c", "d", "e"])
+            merge_ips(
+                &ips(&["::1", "10.0.0.2", "10.0.0.3"]),
+                ips(&["10.0.0.4", "10.0.0.5", "10.0.0.6", "::1"])
+            ),
+            ips(&["::1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"])
         );
-        assert_eq!(merge_ips(&[], Vec::new()), Vec::<String>::new());
+        assert_eq!(merge_ips(&[], Vec::new()), Vec::<IpAddr>::new());
     }
 }

@@ -174,9 +174,9 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
     let lookup_id = "EXPIREDTOKEN";
     let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
     let mut tx = app.service.store().begin().await.unwrap();
-    tx.insert_token(&patrol::store::NewTokenRow {
+    tx.insert_token(&patrol::tokens::NewTokenRecord {
         user_id: 1,
-        kind: patrol::store::TokenKindName::Legacy,
+        kind: patrol::tokens::TokenKind::Legacy,
         name: "old".to_owned(),
         description: String::new(),
         lookup_id: lookup_id.to_owned(),
@@ -185,7 +185,7 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
         granular_scopes: Vec::new(),
         allowed_ips: Vec::new(),
         created_at: 0,
-        expires_at: Some(in_days(0)),
+        expires_at: patrol::clock::parse_date(&in_days(0)),
         job: None,
         family_id: None,
     })

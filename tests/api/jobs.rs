@@ -304,9 +304,9 @@ async fn cross_project_decisions(backend: Backend) {
     let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
     let now = patrol::clock::now();
     let mut tx = app.service.store().begin().await.unwrap();
-    tx.insert_token(&patrol::store::NewTokenRow {
+    tx.insert_token(&patrol::tokens::NewTokenRecord {
         user_id: 1,
-        kind: patrol::store::TokenKindName::Job,
+        kind: patrol::tokens::TokenKind::Job,
         name: "job 1004".to_owned(),
         description: String::new(),
         lookup_id: "EXPIREDJOB00".to_owned(),
@@ -315,8 +315,8 @@ async fn cross_project_decisions(backend: Backend) {
         granular_scopes: Vec::new(),
         allowed_ips: Vec::new(),
         created_at: now - 7200,
-        expires_at: Some(patrol::clock::format_date(patrol::clock::date_of(now))),
-        job: Some(patrol::store::JobRef {
+        expires_at: Some(patrol::clock::date_of(now)),
+        job: Some(patrol::tokens::JobRef {
             project_id: 43,
             job_id: 1004,
             expires_unix: now - 60,

@@ -6,11 +6,10 @@ use patrol::directory::{
 };
 use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
 use patrol::store::{
-    AllowlistRecord, AuditFilter, Holds, InstanceSettings, JobRef, JobTokenScopeRecord, KeyRole,
-    NewAuditEvent, NewServiceKey, NewTokenRow, SourceKind, Store, StoreError, TokenFilter,
-    TokenKindName, TokenState,
+    AllowlistRecord, AuditFilter, Holds, InstanceSettings, JobTokenScopeRecord, KeyRole,
+    NewAuditEvent, NewServiceKey, SourceKind, Store, StoreError, TokenFilter,
 };
-use patrol::tokens::GranularScopeBody;
+use patrol::tokens::{JobRef, NewTokenRecord, Scope, TokenKind, TokenState};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb};
@@ -88,10 +87,14 @@ fn member(of: MemberOf, namespace_id: u64, user_id: u64, level: AccessLevel) -> 
     }
 }
 
-fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
-    NewTokenRow {
+fn date(text: &str) -> time::Date {
+    patrol::clock::parse_date(text).unwrap()
+}
+
+fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRecord {
+    NewTokenRecord {
         user_id,
-        kind: TokenKindName::Legacy,
+        kind: TokenKind::Legacy,
         name: name.to_owned(),
         description: String::new(),
         lookup_id: lookup_id.to_owned(),
@@ -100,17 +103,16 @@ fn token_row(user_id: u64, name: &str, lookup_id: &str) -> NewTokenRow {
         granular_scopes: Vec::new(),
         allowed_ips: Vec::new(),
         created_at: 1_700_000_000,
-        expires_at: Some("2030-01-01".to_owned()),
+        expires_at: Some(date("2030-01-01")),
         job: None,
         family_id: None,
     }
 }
 
-fn filter(today: &str) -> TokenFilter {
+fn filter() -> TokenFilter {
     TokenFilter {
         page: 1,
         per_page: 100,
-        today: today.to_owned(),
         ..TokenFilter::default()
     }
 }
@@ -256,25 +258,25 @@ async fn deletes_take_memberships_and_policies_with_them(backend: Backend) {
 
 async fn tokens_round_trip_and_filter(backend: Backend) {
     let (store, db) = open(backend).await;
-    let fine = NewTokenRow {
-        kind: TokenKindName::FineGrained,
+    let fine = NewTokenRecord {
+        kind: TokenKind::FineGrained,
         description: "CI reader".to_owned(),
         scopes: Vec::new(),
-        granular_scopes: vec![GranularScopeBody {
+        granular_scopes: vec![Scope {
             access: AccessKind::SelectedMemberships,
             project_ids: vec![42],
             group_ids: vec![7, 8],
             permissions: vec!["read_issue".to_owned(), "read_code".to_owned()],
         }],
-        allowed_ips: vec!["10.0.0.0/8".to_owned()],
+        allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
         expires_at: None,
         ..token_row(1, "Fine_100%", "lookupfine0000000001")
     };
     let rows = [
         token_row(1, "Alpha", "lookupalpha000000001"),
         token_row(2, "beta", "lookupbeta0000000001"),
-        NewTokenRow {
-            expires_at: Some("2026-01-01".to_owned()),
+        NewTokenRecord {
+            expires_at: Some(date("2026-01-01")),
             ..token_row(1, "Expired alpha", "lookupexpired0000001")
         },
         fine.clone(),
@@ -300,14 +302,14 @@ async fn tokens_round_trip_and_filter(backend: Backend) {
             record.name.as_str(),
             record.description.as_str()
         ),
-        (1, TokenKindName::FineGrained, "Fine_100%", "CI reader")
+        (1, TokenKind::FineGrained, "Fine_100%", "CI reader")
     );
     assert_eq!(record.secret_hash, fine.secret_hash);
     assert_eq!(record.granular_scopes, fine.granular_scopes);
     assert_eq!(record.allowed_ips, fine.allowed_ips);
     assert!(record.scopes.is_empty());
     assert_eq!(
-        (record.created_at, record.expires_at.as_deref()),
+        (record.created_at, record.expires_at),
         (1_700_000_000, None)
     );
     assert!(!record.revoked && record.revoked_at.is_none());
@@ -327,220 +329,242 @@ async fn tokens_round_trip_and_filter(backend: Backend) {
     tx.commit().await.unwrap();
 
     let today = "2026-06-01";
-    let names = |(records, _): &(Vec<patrol::store::TokenRecord>, u64)| -> Vec<String> {
+    let names = |(records, _): &(Vec<patrol::tokens::TokenRecord>, u64)| -> Vec<String> {
         records.iter().map(|r| r.name.clone()).collect()
     };
-    let cases: Vec<(&str, TokenFilter, Vec<&str>, u64)> = vec![
+    let cases: Vec<(&str, time::Date, TokenFilter, Vec<&str>, u64)> = vec![
         (
             "all, newest first",
-            filter(today),
+            date(today),
+            filter(),
             vec!["Fine_100%", "Expired alpha", "beta", "Alpha"],
             4,
         ),
         (
             "by user",
+            date(today),
             TokenFilter {
                 user_id: Some(2),
-                ..filter(today)
+                ..filter()
             },
             vec!["beta"],
             1,
         ),
         (
             "by kind",
+            date(today),
             TokenFilter {
-                kind: Some(TokenKindName::FineGrained),
-                ..filter(today)
+                kind: Some(TokenKind::FineGrained),
+                ..filter()
             },
             vec!["Fine_100%"],
             1,
         ),
         (
             "active: not revoked, not expired",
+            date(today),
             TokenFilter {
                 state: Some(TokenState::Active),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%", "Alpha"],
             2,
         ),
         (
             "inactive: revoked or expired",
+            date(today),
             TokenFilter {
                 state: Some(TokenState::Inactive),
-                ..filter(today)
+                ..filter()
             },
             vec!["Expired alpha", "beta"],
             2,
         ),
         (
             "a token expires at 00:00 UTC of its date",
+            date("2026-01-01"),
             TokenFilter {
                 state: Some(TokenState::Active),
-                ..filter("2026-01-01")
+                ..filter()
             },
             vec!["Fine_100%", "Alpha"],
             2,
         ),
         (
             "the day before, it is active",
+            date("2025-12-31"),
             TokenFilter {
                 state: Some(TokenState::Active),
-                ..filter("2025-12-31")
+                ..filter()
             },
             vec!["Fine_100%", "Expired alpha", "Alpha"],
             3,
         ),
         (
             "search ignores case",
+            date(today),
             TokenFilter {
                 search: Some("ALPHA".to_owned()),
-                ..filter(today)
+                ..filter()
             },
             vec!["Expired alpha", "Alpha"],
             2,
         ),
         (
             "search is literal: %",
+            date(today),
             TokenFilter {
                 search: Some("100%".to_owned()),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%"],
             1,
         ),
         (
             "search is literal: _",
+            date(today),
             TokenFilter {
                 search: Some("e_1".to_owned()),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%"],
             1,
         ),
         (
             "search, no match",
+            date(today),
             TokenFilter {
                 search: Some("a%a".to_owned()),
-                ..filter(today)
+                ..filter()
             },
             vec![],
             0,
         ),
         (
             "page 2 of 3",
+            date(today),
             TokenFilter {
                 page: 2,
                 per_page: 3,
-                ..filter(today)
+                ..filter()
             },
             vec!["Alpha"],
             4,
         ),
         (
             "past the end",
+            date(today),
             TokenFilter {
                 page: 9,
                 per_page: 3,
-                ..filter(today)
+                ..filter()
             },
             vec![],
             4,
         ),
         (
             "filters combine",
+            date(today),
             TokenFilter {
                 user_id: Some(1),
-                kind: Some(TokenKindName::Legacy),
+                kind: Some(TokenKind::Legacy),
                 state: Some(TokenState::Active),
-                ..filter(today)
+                ..filter()
             },
             vec!["Alpha"],
             1,
         ),
         (
             "by access kind",
+            date(today),
             TokenFilter {
                 access: Some(AccessKind::SelectedMemberships),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%"],
             1,
         ),
         (
             "no token has this access kind",
+            date(today),
             TokenFilter {
                 access: Some(AccessKind::Instance),
-                ..filter(today)
+                ..filter()
             },
             vec![],
             0,
         ),
         (
             "holding a permission through a legacy scope or a granular scope",
+            date(today),
             TokenFilter {
                 holds: Some(Holds {
                     scopes: vec!["api".to_owned()],
                     permissions: vec!["read_code".to_owned()],
                 }),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%", "Expired alpha", "beta", "Alpha"],
             4,
         ),
         (
             "a granular permission matches whole names only",
+            date(today),
             TokenFilter {
                 holds: Some(Holds {
                     scopes: vec![],
                     permissions: vec!["read_cod".to_owned(), "issue".to_owned()],
                 }),
-                ..filter(today)
+                ..filter()
             },
             vec![],
             0,
         ),
         (
             "nothing grants it",
+            date(today),
             TokenFilter {
                 holds: Some(Holds::default()),
-                ..filter(today)
+                ..filter()
             },
             vec![],
             0,
         ),
         (
             "expiring in a range (no expiry: outside every range)",
+            date(today),
             TokenFilter {
-                expires_after: Some("2026-01-01".to_owned()),
-                expires_before: Some("2030-01-01".to_owned()),
-                ..filter(today)
+                expires_after: Some(date("2026-01-01")),
+                expires_before: Some(date("2030-01-01")),
+                ..filter()
             },
             vec!["Expired alpha"],
             1,
         ),
         (
             "never used: outside every last-use range",
+            date(today),
             TokenFilter {
-                last_used_after: Some(0),
-                ..filter(today)
+                last_used_after: Some(date("1970-01-01")),
+                ..filter()
             },
             vec![],
             0,
         ),
         (
             "personal tokens only, not revoked",
+            date(today),
             TokenFilter {
                 personal: true,
                 revoked: Some(false),
-                ..filter(today)
+                ..filter()
             },
             vec!["Fine_100%", "Expired alpha", "Alpha"],
             3,
         ),
     ];
-    for (case, filter, expected, total) in cases {
-        let page = store.list_tokens(&filter).await.unwrap();
+    for (case, today, filter, expected, total) in cases {
+        let page = store.list_tokens(&filter, today).await.unwrap();
         assert_eq!(names(&page), expected, "{case}");
         assert_eq!(page.1, total, "{case}: total");
     }
@@ -717,7 +741,7 @@ async fn an_uncommitted_transaction_writes_nothing(backend: Backend) {
     tx.put_user(2, &user("bob")).await.unwrap();
     drop(tx);
     assert!(store.load_directory().await.unwrap().users.is_empty());
-    assert_eq!(store.list_tokens(&filter("2026-06-01")).await.unwrap().1, 0);
+    assert_eq!(store.list_tokens(&filter(), date("2026-06-01")).await.unwrap().1, 0);
     finish(store, db).await;
 }
 
@@ -752,8 +776,8 @@ async fn job_tokens_round_trip(backend: Backend) {
         job_id: 555,
         expires_unix: 1_800_000_000,
     };
-    let row = NewTokenRow {
-        kind: TokenKindName::Job,
+    let row = NewTokenRecord {
+        kind: TokenKind::Job,
         scopes: Vec::new(),
         job: Some(job),
         ..token_row(1, "job 555", "lookupjob00000000001")
@@ -764,7 +788,7 @@ async fn job_tokens_round_trip(backend: Backend) {
         .await
         .unwrap();
     let again = tx
-        .insert_token(&NewTokenRow {
+        .insert_token(&NewTokenRecord {
             lookup_id: "lookupjob00000000002".to_owned(),
             ..row.clone()
         })
@@ -782,7 +806,7 @@ async fn job_tokens_round_trip(backend: Backend) {
         .unwrap();
     tx.commit().await.unwrap();
     let found = store.token_by_job(555).await.unwrap().unwrap();
-    assert_eq!((found.kind, found.job), (TokenKindName::Job, Some(job)));
+    assert_eq!((found.kind, found.job), (TokenKind::Job, Some(job)));
     assert_eq!(
         store
             .token_by_lookup("lookuppat00000000001")

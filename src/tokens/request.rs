@@ -1,6 +1,5 @@
-//! Personal access tokens as the API sees them (DESIGN.md section 4): the create request
-//! and every rule it must pass, the token object GitLab clients know, and the engine's
-//! view of a stored token.
+//! The requests that make and change a personal access token (DESIGN.md section 4),
+//! and every rule a create request must pass to become a `ValidToken`.
 
 use std::net::IpAddr;
 
@@ -9,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
+use super::{Scope, TokenKind, TokenRecord};
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::directory::Invalid;
 use crate::domain::{AccessKind, AccessLevel, MinRole};
-use crate::engine::{Grant, GranularScope, GroupId, ProjectId, Snapshot, Token, TokenId, UserId};
-use crate::store::{InstanceSettings, TokenKindName, TokenRecord};
+use crate::engine::{GroupId, ProjectId, Snapshot, UserId};
+use crate::store::InstanceSettings;
 
 /// One granular scope, as in GitLab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -171,14 +171,16 @@ pub struct RevokeByValue {
 impl CreateToken {
     /// A create request prefilled from an existing token.
     pub fn like(record: &TokenRecord) -> Self {
-        let fine = record.kind == TokenKindName::FineGrained;
+        let fine = record.kind == TokenKind::FineGrained;
         Self {
             name: Some(record.name.clone()),
             description: Some(record.description.clone()),
-            expires_at: record.expires_at.clone(),
+            expires_at: record.expires_at.map(clock::format_date),
             scopes: (!fine).then(|| record.scopes.clone()),
-            granular_scopes: fine.then(|| record.granular_scopes.clone()),
-            allowed_ips: record.allowed_ips.clone(),
+            granular_scopes: fine.then(|| {
+                record.granular_scopes.iter().map(GranularScopeBody::from).collect()
+            }),
+            allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
             ..Self::default()
         }
     }
@@ -187,12 +189,12 @@ impl CreateToken {
 /// A create request that passed every rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidToken {
-    pub kind: TokenKindName,
+    pub kind: TokenKind,
     pub name: String,
     pub description: String,
     pub expires_at: Option<Date>,
     pub scopes: Vec<String>,
-    pub granular_scopes: Vec<GranularScopeBody>,
+    pub granular_scopes: Vec<Scope>,
     pub allowed_ips: Vec<IpNet>,
 }
 
@@ -271,7 +273,7 @@ impl CreateToken {
                         names.push(scope.clone());
                     }
                 }
-                (TokenKindName::Legacy, names, Vec::new())
+                (TokenKind::Legacy, names, Vec::new())
             }
             (None, Some(granular)) => {
                 if granular.is_empty() {
@@ -286,11 +288,15 @@ impl CreateToken {
                         "must hold at most 50 scopes",
                     ));
                 }
-                for (i, scope) in granular.iter().enumerate() {
-                    check_granular_scope(scope, user_id, user.admin, catalog, snapshot)
-                        .map_err(|e| e.within(&format!("granular_scopes[{i}]")))?;
-                }
-                (TokenKindName::FineGrained, Vec::new(), granular.clone())
+                let scopes = granular
+                    .iter()
+                    .enumerate()
+                    .map(|(i, scope)| {
+                        check_granular_scope(scope, user_id, user.admin, catalog, snapshot)
+                            .map_err(|e| e.within(&format!("granular_scopes[{i}]")))
+                    })
+                    .collect::<Result<_, _>>()?;
+                (TokenKind::FineGrained, Vec::new(), scopes)
             }
         };
         Ok(ValidToken {
@@ -371,7 +377,7 @@ fn check_granular_scope(
     user_is_admin: bool,
     catalog: &Catalog,
     snapshot: &Snapshot,
-) -> Result<(), Invalid> {
+) -> Result<Scope, Invalid> {
     let selected = scope.access == AccessKind::SelectedMemberships;
     let names_namespaces = !(scope.project_ids.is_empty() && scope.group_ids.is_empty());
     if !selected && names_namespaces {
@@ -432,15 +438,17 @@ fn check_granular_scope(
                 field(),
                 format!(
                     "`{name}` does not apply to `{}` access",
-                    serde_json::to_value(scope.access)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
+                    scope.access.as_str()
                 ),
             ));
         }
     }
-    Ok(())
+    Ok(Scope {
+        access: scope.access,
+        project_ids: scope.project_ids.clone(),
+        group_ids: scope.group_ids.clone(),
+        permissions: scope.permissions.clone(),
+    })
 }
 
 fn check_member(
@@ -456,123 +464,5 @@ fn check_member(
             format!("the user is not a member of {what} {id}"),
         )),
         Some(_) => Ok(()),
-    }
-}
-
-/// What a legacy or fine-grained token grants, from its scope names; `None` when a name
-/// is not in the catalog (or `kind` is `job`).
-pub fn personal_grant(
-    kind: TokenKindName,
-    scopes: &[String],
-    granular_scopes: &[GranularScopeBody],
-    catalog: &Catalog,
-) -> Option<Grant> {
-    match kind {
-        TokenKindName::Legacy => Grant::legacy(catalog, scopes.iter().map(String::as_str)).ok(),
-        TokenKindName::FineGrained => Some(Grant::FineGrained {
-            scopes: granular_scopes
-                .iter()
-                .map(|s| {
-                    GranularScope::new(
-                        catalog,
-                        s.access,
-                        s.project_ids.iter().copied().map(ProjectId),
-                        s.group_ids.iter().copied().map(GroupId),
-                        s.permissions.iter().map(String::as_str),
-                    )
-                    .ok()
-                })
-                .collect::<Option<_>>()?,
-        }),
-        TokenKindName::Job => None,
-    }
-}
-
-/// The engine's view of a stored token. `None` when the record no longer makes sense
-/// against the catalog (a permission or scope that was removed): such a token is dead.
-pub fn engine_token(record: &TokenRecord, catalog: &Catalog) -> Option<Token> {
-    let grant = match record.kind {
-        TokenKindName::Job => {
-            let job = record.job?;
-            Grant::Job {
-                project: ProjectId(job.project_id),
-                job_id: job.job_id,
-            }
-        }
-        kind => personal_grant(kind, &record.scopes, &record.granular_scopes, catalog)?,
-    };
-    // PATs expire at 00:00 UTC of their date, job tokens at their instant.
-    let expires_at = match (&record.job, &record.expires_at) {
-        (Some(job), _) => Some(job.expires_unix),
-        (None, Some(text)) => Some(clock::midnight(clock::parse_date(text)?)),
-        (None, None) => None,
-    };
-    let allowed_ips = record
-        .allowed_ips
-        .iter()
-        .map(|s| s.parse().ok())
-        .collect::<Option<_>>()?;
-    Some(Token {
-        id: TokenId(record.id),
-        user_id: UserId(record.user_id),
-        revoked: record.revoked,
-        expires_at,
-        allowed_ips,
-        grant,
-    })
-}
-
-/// The token object of the API, with GitLab's field names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TokenView {
-    pub id: u64,
-    pub name: String,
-    pub description: String,
-    pub user_id: u64,
-    pub kind: TokenKindName,
-    pub active: bool,
-    pub revoked: bool,
-    pub expired: bool,
-    pub granular: bool,
-    pub scopes: Vec<String>,
-    pub granular_scopes: Vec<GranularScopeBody>,
-    pub allowed_ips: Vec<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// `YYYY-MM-DD`.
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub last_used_ips: Vec<String>,
-    /// The plaintext: only in the answer that created it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-impl TokenView {
-    pub fn of(record: &TokenRecord, today: Date) -> Self {
-        let expired = record
-            .expires_at
-            .as_deref()
-            .and_then(clock::parse_date)
-            .is_some_and(|date| date <= today);
-        Self {
-            id: record.id,
-            name: record.name.clone(),
-            description: record.description.clone(),
-            user_id: record.user_id,
-            kind: record.kind,
-            active: !record.revoked && !expired,
-            revoked: record.revoked,
-            expired,
-            granular: record.kind == TokenKindName::FineGrained,
-            scopes: record.scopes.clone(),
-            granular_scopes: record.granular_scopes.clone(),
-            allowed_ips: record.allowed_ips.clone(),
-            created_at: clock::rfc3339(record.created_at),
-            expires_at: record.expires_at.clone(),
-            last_used_at: record.last_used_at.map(clock::rfc3339),
-            last_used_ips: record.last_used_ips.clone(),
-            token: None,
-        }
     }
 }
