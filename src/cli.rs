@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 use crate::app::Application;
 use crate::catalog::{self, Catalog, LoadError};
 use crate::config::Settings;
+use crate::keys::KeyRole;
 use crate::service::Service;
-use crate::store::{KeyRole, Store};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,5 +1,5 @@
-//! CI/CD job tokens and project job token scopes as the API takes them (DESIGN.md
-//! section 8): request bodies, their validation, and answers.
+//! CI/CD job tokens and project job token scopes (DESIGN.md section 8): request bodies,
+//! their validation, answers, and a project's scope and allowlist as stored.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, PolicySet};
 use crate::clock;
 use crate::directory::{Invalid, stored_id};
 use crate::engine::{AllowlistLink, GroupId, ProjectId, Snapshot, UserId};
-use crate::store::{AllowlistRecord, InstanceSettings, JobTokenScopeRecord, SourceKind};
+use crate::settings::InstanceSettings;
 
 /// `POST /v1/jobs`: the CI system mints a token for one job.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
@@ -271,4 +271,60 @@ pub fn link(entry: &AllowlistRecord, catalog: &Catalog) -> AllowlistLink {
         default_permissions: entry.default_permissions,
         policies,
     }
+}
+
+/// A project's inbound job token settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobTokenScopeRecord {
+    pub project_id: u64,
+    /// Whether only allowlisted projects' job tokens may reach this project.
+    pub inbound_enabled: bool,
+    /// Whether allowlist entries are bounded by their policies.
+    pub fine_grained_enabled: bool,
+}
+
+impl JobTokenScopeRecord {
+    /// What a project without a stored scope has: inbound on, fine-grained off.
+    pub fn default_for(project_id: u64) -> Self {
+        Self {
+            project_id,
+            inbound_enabled: true,
+            fine_grained_enabled: false,
+        }
+    }
+}
+
+/// What an allowlist entry names: a project or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Project,
+    Group,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Project => "project",
+            Self::Group => "group",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Project, Self::Group]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// One allowlist entry of a target project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowlistRecord {
+    pub project_id: u64,
+    pub source: SourceKind,
+    pub source_id: u64,
+    pub default_permissions: bool,
+    /// Policy names as given (not expanded).
+    pub policies: Vec<String>,
+    pub created_at: i64,
 }

@@ -7,14 +7,17 @@ pub use patrol_catalog::domain;
 pub use patrol_engine as engine;
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod http;
 pub mod jobs;
+pub mod keys;
 pub mod metrics;
 pub mod secret;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod tokens;

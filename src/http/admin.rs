@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::{ApiError, AppState, check_id, page};
+use super::{ApiError, AppState, page, path_id};
+use crate::audit::AuditEvent;
 use crate::clock;
 use crate::directory::{Invalid, TokenPolicy};
+use crate::keys::{KeyRole, ServiceKeyRecord};
 use crate::service::Actor;
-use crate::store::{AuditEvent, AuditFilter, InstanceSettings, KeyRole, ServiceKeyRecord};
+use crate::settings::InstanceSettings;
+use crate::store::AuditFilter;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,12 +65,7 @@ pub async fn audit_events(
         page,
         per_page,
     };
-    let (events, total) = state
-        .service
-        .store()
-        .audit_events(&filter)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+    let (events, total) = state.service.audit_events(&filter).await?;
     let mut params = Vec::new();
     if let Some(action) = &filter.action {
         params.push(format!("action={}", page::encode(action)));
@@ -177,7 +175,7 @@ pub async fn put_token_policy(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<TokenPolicyBody>,
 ) -> Result<Json<TokenPolicyBody>, ApiError> {
-    let id = check_id(id)?;
+    let id = path_id(id)?;
     let policy = TokenPolicy::try_from(&body)?;
     state.service.put_token_policy(&actor, id, policy).await?;
     Ok(Json(body))
@@ -239,12 +237,7 @@ pub async fn create_key(
     responses((status = 200, body = Vec<KeyView>), (status = 401), (status = 403), (status = 503)),
     security(("service_key" = [])))]
 pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let keys = state
-        .service
-        .store()
-        .service_keys()
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+    let keys = state.service.service_keys().await?;
     Ok(Json(keys.iter().map(key_view).collect()))
 }
 
@@ -260,6 +253,6 @@ pub async fn revoke_key(
     Extension(actor): Extension<Actor>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.revoke_key(&actor, check_id(id)?).await?;
+    state.service.revoke_key(&actor, path_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

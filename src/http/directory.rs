@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, ApiPath};
-use super::{ApiError, AppState, check_id};
+use super::{ApiError, AppState, path_id};
 use crate::catalog::Catalog;
 use crate::directory::{
     self, DisplayName, Invalid, MemberOf, Membership, PathSegment, ProjectOwner, stored_id,
@@ -305,7 +305,7 @@ pub async fn put_user(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<UserBody>,
 ) -> Result<StatusCode, ApiError> {
-    let id = check_id(id)?;
+    let id = path_id(id)?;
     state.service.put_user(id, body.try_into()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -322,7 +322,7 @@ pub async fn delete_user(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete_user(check_id(id)?).await?;
+    state.service.delete_user(path_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,7 +338,7 @@ pub async fn put_group(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<StatusCode, ApiError> {
-    let id = check_id(id)?;
+    let id = path_id(id)?;
     state.service.put_group(id, body.try_into()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -355,7 +355,7 @@ pub async fn delete_group(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete_group(check_id(id)?).await?;
+    state.service.delete_group(path_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -371,7 +371,7 @@ pub async fn put_project(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<ProjectBody>,
 ) -> Result<StatusCode, ApiError> {
-    let id = check_id(id)?;
+    let id = path_id(id)?;
     let project = body.parse(&state.catalog)?;
     state.service.put_project(id, project).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -387,7 +387,7 @@ pub async fn delete_project(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete_project(check_id(id)?).await?;
+    state.service.delete_project(path_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -401,8 +401,8 @@ async fn put_member(
         .service
         .put_member(Membership {
             of,
-            namespace_id: check_id(id)?,
-            user_id: check_id(user_id)?,
+            namespace_id: path_id(id)?,
+            user_id: path_id(user_id)?,
             access_level: body.access_level,
         })
         .await?;
@@ -454,7 +454,7 @@ pub async fn delete_group_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .delete_member(MemberOf::Group, check_id(id)?, check_id(user_id)?)
+        .delete_member(MemberOf::Group, path_id(id)?, path_id(user_id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -472,7 +472,7 @@ pub async fn delete_project_member(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .delete_member(MemberOf::Project, check_id(id)?, check_id(user_id)?)
+        .delete_member(MemberOf::Project, path_id(id)?, path_id(user_id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

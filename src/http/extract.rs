@@ -11,8 +11,8 @@ use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState};
-use crate::service::{Actor, KeyCheck};
-use crate::store::KeyRole;
+use crate::keys::KeyRole;
+use crate::service::{Actor, KeyVerdict};
 
 /// A JSON body; a body that does not parse is a 400 naming the field at fault.
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,8 +150,8 @@ pub async fn require<const ROLE: u8>(
         .get("x-patrol-key")
         .and_then(|v| v.to_str().ok())
         .ok_or(ApiError::Unauthorized)?;
-    match state.service.check_key(key).await? {
-        KeyCheck::Valid { role: held, caller } if held >= role(ROLE) => {
+    match state.service.verify_key(key).await? {
+        KeyVerdict::Valid { role: held, caller } if held >= role(ROLE) => {
             let ip = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -159,7 +159,7 @@ pub async fn require<const ROLE: u8>(
             request.extensions_mut().insert(Actor { caller, ip });
             Ok(next.run(request).await)
         }
-        KeyCheck::Valid { .. } => Err(ApiError::Forbidden),
-        KeyCheck::Invalid => Err(ApiError::Unauthorized),
+        KeyVerdict::Valid { .. } => Err(ApiError::Forbidden),
+        KeyVerdict::Invalid => Err(ApiError::Unauthorized),
     }
 }

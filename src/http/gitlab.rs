@@ -25,7 +25,9 @@ use crate::catalog::RoutePath;
 use crate::engine::Reason;
 use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, Lister, ServiceError};
 use crate::store::TokenFilter;
-use crate::tokens::{CreateToken, GranularScopeBody, RotateToken, TokenKind, TokenState, TokenView};
+use crate::tokens::{
+    CreateToken, GranularScopeBody, RotateToken, TokenKind, TokenState, TokenView,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()

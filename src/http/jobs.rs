@@ -7,10 +7,10 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 
 use super::extract::{ApiJson, ApiPath};
-use super::{ApiError, AppState, check_id};
+use super::{ApiError, AppState, path_id};
 use crate::jobs::{AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
+use crate::jobs::{JobTokenScopeRecord, SourceKind};
 use crate::service::Actor;
-use crate::store::{JobTokenScopeRecord, SourceKind};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,7 +62,7 @@ pub async fn finish_job(
     State(state): State<AppState>,
     ApiPath(job_id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.finish_job(check_id(job_id)?).await?;
+    state.service.finish_job(path_id(job_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,7 +78,7 @@ pub async fn show_scope(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<JobTokenScopeRecord>, ApiError> {
-    Ok(Json(state.service.job_token_scope(check_id(id)?)?))
+    Ok(Json(state.service.job_token_scope(path_id(id)?)?))
 }
 
 /// Changes a project's inbound job token settings; audited.
@@ -96,7 +96,7 @@ pub async fn update_scope(
 ) -> Result<Json<JobTokenScopeRecord>, ApiError> {
     let scope = state
         .service
-        .update_job_token_scope(&actor, check_id(id)?, patch)
+        .update_job_token_scope(&actor, path_id(id)?, patch)
         .await?;
     Ok(Json(scope))
 }
@@ -113,7 +113,7 @@ pub async fn list_allowlist(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Vec<AllowlistView>>, ApiError> {
-    Ok(Json(state.service.allowlist(check_id(id)?).await?))
+    Ok(Json(state.service.allowlist(path_id(id)?).await?))
 }
 
 /// Adds a project or group to the allowlist (201), or replaces its policies (200);
@@ -133,7 +133,7 @@ pub async fn put_allowlist_entry(
 ) -> Result<(StatusCode, Json<AllowlistView>), ApiError> {
     let (view, created) = state
         .service
-        .put_allowlist_entry(&actor, check_id(id)?, body)
+        .put_allowlist_entry(&actor, path_id(id)?, body)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -184,7 +184,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .delete_allowlist_entry(&actor, check_id(id)?, source, check_id(source_id)?)
+        .delete_allowlist_entry(&actor, path_id(id)?, source, path_id(source_id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

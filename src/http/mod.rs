@@ -68,14 +68,14 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Ids are signed 64-bit in the store; larger ones are refused.
-fn check_id(id: u64) -> Result<u64, ApiError> {
+/// An id from the path: signed 64-bit in the store, so larger ones are refused.
+fn path_id(id: u64) -> Result<u64, ApiError> {
     stored_id(id, "id").map_err(ApiError::bad_request_from)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route, behind its service-key check and the limits of `settings`.
+/// Every route, behind its service-key verification and the limits of `settings`.
 pub(crate) fn router(
     state: AppState,
     settings: &Settings,

@@ -11,15 +11,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
-use super::{ApiError, AppState, check_id, page};
+use super::{ApiError, AppState, page, path_id};
 use crate::clock;
 use crate::domain::AccessKind;
 use crate::engine::Reason;
 use crate::service::{Actor, Caller, Check, CheckAction, CheckBoundary, Lister};
 use crate::store::TokenFilter;
 use crate::tokens::{
-    TokenKind, TokenState,
-    CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenView, UpdateToken,
+    CreateToken, DuplicateToken, RevokeByValue, RotateToken, TokenKind, TokenState, TokenView,
+    UpdateToken,
 };
 
 pub fn router() -> Router<AppState> {
@@ -49,7 +49,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
     let view = state
         .service
-        .create_token(&actor, check_id(user_id)?, body)
+        .create_token(&actor, path_id(user_id)?, body)
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -172,7 +172,7 @@ pub async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(state.service.token(check_id(id)?).await?))
+    Ok(Json(state.service.token(path_id(id)?).await?))
 }
 
 /// Revokes a token: this replica denies it from the moment the answer is sent.
@@ -188,7 +188,7 @@ pub async fn revoke(
     Extension(actor): Extension<Actor>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    state.service.revoke_token(&actor, check_id(id)?).await?;
+    state.service.revoke_token(&actor, path_id(id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,7 +211,7 @@ pub async fn update(
     Ok(Json(
         state
             .service
-            .update_token(&actor, check_id(id)?, body)
+            .update_token(&actor, path_id(id)?, body)
             .await?,
     ))
 }
@@ -235,7 +235,7 @@ pub async fn rotate(
     Ok(Json(
         state
             .service
-            .rotate_token(&actor, check_id(id)?, body)
+            .rotate_token(&actor, path_id(id)?, body)
             .await?,
     ))
 }
@@ -256,7 +256,7 @@ pub async fn duplicate(
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
     let view = state
         .service
-        .duplicate_token(&actor, check_id(id)?, body)
+        .duplicate_token(&actor, path_id(id)?, body)
         .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

@@ -1,11 +1,11 @@
 //! Who asks: a caller as its service key (or token) names it, and an actor as the
 //! audit trail records it.
 
-use crate::store::KeyRole;
+use crate::keys::KeyRole;
 
-/// A caller, as identified by its `X-Patrol-Key`.
+/// What a presented `X-Patrol-Key` turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCheck {
+pub enum KeyVerdict {
     Valid { role: KeyRole, caller: Caller },
     Invalid,
 }

@@ -16,9 +16,9 @@ use crate::directory::{self, Invalid, MemberOf, Membership};
 use crate::domain::AccessLevel;
 use crate::engine::{GroupId, JobTokenScope, ProjectId, Snapshot, SnapshotError, TokenId, UserId};
 use crate::jobs;
-use crate::store::{
-    AllowlistRecord, Heard, InstanceSettings, JobTokenScopeRecord, MAX_NOTIFICATION, SourceKind, Tx,
-};
+use crate::jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
+use crate::settings::InstanceSettings;
+use crate::store::{Heard, MAX_NOTIFICATION, Tx};
 
 /// One committed change, in the directory's and the tokens' own terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,14 +4,13 @@ use serde_json::json;
 
 use super::changes::Change;
 use super::{Actor, Result, Service, ServiceError};
+use crate::audit::NewAuditEvent;
 use crate::clock;
 use crate::engine::{ProjectId, Snapshot};
 use crate::jobs::{AllowlistBody, AllowlistView, JobView, NewJob, ScopePatch};
+use crate::jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 use crate::secret::{self, Prefix};
 use crate::tokens::{JobRef, NewTokenRecord, TokenKind};
-use crate::store::{
-    AllowlistRecord, JobTokenScopeRecord, NewAuditEvent, SourceKind,
-};
 
 impl Service {
     /// Mints the token of a CI/CD job; the answer carries the plaintext, once.

@@ -2,48 +2,48 @@
 //! audited; and argon2 itself, off the runtime.
 
 use super::changes::Change;
-use super::{Actor, Caller, KeyCheck, Result, Service, ServiceError, VerifiedKey, audit_event};
+use super::{Actor, Caller, KeyVerdict, Result, Service, ServiceError, VerifiedKey, audit_event};
 use crate::clock;
 use crate::directory::Invalid;
+use crate::keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 use crate::secret::{self, Prefix, SecretDigest};
-use crate::store::{KeyRole, NewServiceKey, ServiceKeyRecord};
 
 impl Service {
     // ---- service keys ----
 
     /// Identifies a caller by its service key.
-    pub async fn check_key(&self, presented: &str) -> Result<KeyCheck> {
+    pub async fn verify_key(&self, presented: &str) -> Result<KeyVerdict> {
         if let Some(admin) = &self.admin_key {
             if admin.matches(&SecretDigest::of(presented)) {
-                return Ok(KeyCheck::Valid {
+                return Ok(KeyVerdict::Valid {
                     role: KeyRole::Admin,
                     caller: Caller::AdminKey,
                 });
             }
         }
         let Ok(parsed) = secret::parse(&self.key_prefixes, presented) else {
-            return Ok(KeyCheck::Invalid);
+            return Ok(KeyVerdict::Invalid);
         };
         let digest = SecretDigest::of(parsed.secret);
         if let Some(known) = self.live.read().keys.get(parsed.lookup_id).copied() {
             return Ok(if known.digest.matches(&digest) {
-                KeyCheck::Valid {
+                KeyVerdict::Valid {
                     role: known.role,
                     caller: Caller::ServiceKey(known.id),
                 }
             } else {
-                KeyCheck::Invalid
+                KeyVerdict::Invalid
             });
         }
         let Some(record) = self.store.service_key_by_lookup(parsed.lookup_id).await? else {
-            return Ok(KeyCheck::Invalid);
+            return Ok(KeyVerdict::Invalid);
         };
         if record.revoked_at.is_some()
             || !self
                 .verify(record.secret_hash.clone(), parsed.secret)
                 .await?
         {
-            return Ok(KeyCheck::Invalid);
+            return Ok(KeyVerdict::Invalid);
         }
         self.live.write().keys.insert(
             record.lookup_id,
@@ -53,7 +53,7 @@ impl Service {
                 digest,
             },
         );
-        Ok(KeyCheck::Valid {
+        Ok(KeyVerdict::Valid {
             role: record.role,
             caller: Caller::ServiceKey(record.id),
         })
@@ -101,6 +101,11 @@ impl Service {
             revoked_at: None,
         };
         Ok((record, minted.plaintext))
+    }
+
+    /// Every service key, revoked ones too (never a secret).
+    pub async fn service_keys(&self) -> Result<Vec<ServiceKeyRecord>> {
+        Ok(self.store.service_keys().await?)
     }
 
     pub async fn revoke_key(&self, actor: &Actor, id: u64) -> Result<()> {

@@ -14,8 +14,8 @@ use crate::engine::{self, TokenId, UserId};
 use crate::secret::{self, Prefix, SecretDigest};
 use crate::store::Tx;
 use crate::tokens::{
-    NewTokenRecord, TokenKind, TokenRecord,
-    self, CreateToken, DuplicateToken, RotateToken, TokenView, UpdateToken, ValidToken,
+    self, CreateToken, DuplicateToken, NewTokenRecord, RotateToken, TokenKind, TokenRecord,
+    TokenView, UpdateToken, ValidToken,
 };
 
 /// Why a token is being issued.
@@ -52,7 +52,7 @@ fn audit(
     action: &'static str,
     token_id: u64,
     details: Value,
-) -> crate::store::NewAuditEvent {
+) -> crate::audit::NewAuditEvent {
     audit_event(actor, action, "token", token_id, details)
 }
 

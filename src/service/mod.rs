@@ -32,16 +32,18 @@ use rustc_hash::FxHashMap;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::engine::{self, Snapshot, TokenId, UserId};
+use crate::keys::KeyRole;
 use crate::metrics::Metrics;
 use crate::secret::{Argon2Params, Prefixes, SecretDigest};
-use crate::store::{InstanceSettings, KeyRole, Store};
+use crate::settings::InstanceSettings;
+use crate::store::Store;
 
-pub use callers::{Actor, Caller, KeyCheck};
+pub use callers::{Actor, Caller, KeyVerdict};
 pub use decisions::{Check, CheckAction, CheckBoundary, Outcome, decide};
 pub use error::{Result, ServiceError};
-pub use tokens::Lister;
 use error::{refused, refused_at};
 pub use notify::install_crypto_provider;
+pub use tokens::Lister;
 
 /// Service keys look like tokens with their own prefix.
 const KEY_PREFIX: &str = "ptk-";
@@ -191,8 +193,8 @@ fn audit_event(
     target_type: &'static str,
     target_id: u64,
     details: serde_json::Value,
-) -> crate::store::NewAuditEvent {
-    crate::store::NewAuditEvent {
+) -> crate::audit::NewAuditEvent {
+    crate::audit::NewAuditEvent {
         actor: actor.caller.to_string(),
         action,
         target_type,

@@ -1,10 +1,13 @@
-//! Instance settings (DESIGN.md section 7), read from memory, written through the store.
+//! Instance settings (DESIGN.md section 7), read from memory, written through the store;
+//! and the audit trail every write leaves.
 
 use super::changes::Change;
 use super::{Actor, Result, Service, audit_event};
+use crate::audit::AuditEvent;
 use crate::clock;
 use crate::directory::Invalid;
-use crate::store::InstanceSettings;
+use crate::settings::InstanceSettings;
+use crate::store::AuditFilter;
 
 impl Service {
     // ---- settings ----
@@ -35,5 +38,10 @@ impl Service {
         write.commit().await?;
         *self.settings.write() = settings;
         Ok(settings)
+    }
+
+    /// One page of audit events, newest first, and how many match in all.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<(Vec<AuditEvent>, u64)> {
+        Ok(self.store.audit_events(filter).await?)
     }
 }

@@ -4,8 +4,8 @@
 use super::changes::Change;
 use super::write::Write;
 use super::{Result, Service, ServiceError, Verified};
-use crate::clock;
 use crate::catalog::PermissionId;
+use crate::clock;
 use crate::engine::TokenId;
 use crate::secret::SecretDigest;
 use crate::store::{Holds, TokenFilter, Tx};

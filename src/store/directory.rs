@@ -5,16 +5,14 @@ use std::collections::BTreeMap;
 
 use sqlx::FromRow;
 
-use super::{
-    Result, SourceKind, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx,
-    to_json,
-};
+use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
 use crate::clock;
 use crate::directory::{
     DisplayName, Dump, Group, Invalid, MemberOf, Membership, PathSegment, Project, ProjectOwner,
     TokenPolicy, User,
 };
 use crate::domain::{AccessLevel, FeatureAccess, Plan, Visibility};
+use crate::jobs::SourceKind;
 
 #[derive(FromRow)]
 struct UserRow {

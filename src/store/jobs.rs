@@ -1,71 +1,10 @@
 //! Project job token scopes and their allowlists (DESIGN.md section 8). Job tokens
 //! themselves are rows of `tokens`.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
-use utoipa::ToSchema;
 
 use super::{Result, Store, StoreError, Tx, db_id, from_db_id, from_json, on_pool, on_tx, to_json};
-
-/// A project's inbound job token settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct JobTokenScopeRecord {
-    pub project_id: u64,
-    /// Whether only allowlisted projects' job tokens may reach this project.
-    pub inbound_enabled: bool,
-    /// Whether allowlist entries are bounded by their policies.
-    pub fine_grained_enabled: bool,
-}
-
-impl JobTokenScopeRecord {
-    /// What a project without a stored scope has: inbound on, fine-grained off.
-    pub fn default_for(project_id: u64) -> Self {
-        Self {
-            project_id,
-            inbound_enabled: true,
-            fine_grained_enabled: false,
-        }
-    }
-}
-
-/// What an allowlist entry names: a project or a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    Project,
-    Group,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Project => "project",
-            Self::Group => "group",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "project" => Ok(Self::Project),
-            "group" => Ok(Self::Group),
-            other => Err(StoreError::Corrupt(format!(
-                "allowlist source kind `{other}`"
-            ))),
-        }
-    }
-}
-
-/// One allowlist entry of a target project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllowlistRecord {
-    pub project_id: u64,
-    pub source: SourceKind,
-    pub source_id: u64,
-    pub default_permissions: bool,
-    /// Policy names as given (not expanded).
-    pub policies: Vec<String>,
-    pub created_at: i64,
-}
+use crate::jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
 
 #[derive(FromRow)]
 struct ScopeRow {
@@ -88,7 +27,9 @@ impl EntryRow {
     fn into_record(self) -> Result<AllowlistRecord> {
         Ok(AllowlistRecord {
             project_id: from_db_id(self.project_id)?,
-            source: SourceKind::parse(&self.source_kind)?,
+            source: SourceKind::from_name(&self.source_kind).ok_or_else(|| {
+                StoreError::Corrupt(format!("allowlist source kind `{}`", self.source_kind))
+            })?,
             source_id: from_db_id(self.source_id)?,
             default_permissions: self.default_permissions,
             policies: from_json(&self.policies)?,

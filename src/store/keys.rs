@@ -1,74 +1,9 @@
 //! Service keys at rest: argon2id hashes found by lookup id, each with its role.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
-use utoipa::ToSchema;
 
 use super::{Result, Store, StoreError, Tx, db_id, from_db_id, on_pool, on_tx};
-
-/// What a service key may call (DESIGN.md section 6). Ordered: each role may do what
-/// the ones before it may.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyRole {
-    /// Decisions only.
-    Authorize,
-    /// Directory sync and tokens on behalf of users, and decisions.
-    Manage,
-    /// Everything, including settings, policies and service keys.
-    Admin,
-}
-
-impl KeyRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Authorize => "authorize",
-            Self::Manage => "manage",
-            Self::Admin => "admin",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "authorize" => Ok(Self::Authorize),
-            "manage" => Ok(Self::Manage),
-            "admin" => Ok(Self::Admin),
-            other => Err(StoreError::Corrupt(format!("key role `{other}`"))),
-        }
-    }
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub struct ServiceKeyRecord {
-    pub id: u64,
-    pub name: String,
-    pub role: KeyRole,
-    pub lookup_id: String,
-    pub secret_hash: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-impl std::fmt::Debug for ServiceKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceKeyRecord")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewServiceKey {
-    pub name: String,
-    pub role: KeyRole,
-    pub lookup_id: String,
-    pub secret_hash: String,
-    pub created_at: i64,
-}
+use crate::keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
 
 #[derive(FromRow)]
 struct KeyRow {
@@ -86,7 +21,8 @@ impl KeyRow {
         Ok(ServiceKeyRecord {
             id: from_db_id(self.id)?,
             name: self.name,
-            role: KeyRole::parse(&self.role)?,
+            role: KeyRole::from_name(&self.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("key role `{}`", self.role)))?,
             lookup_id: self.lookup_id,
             secret_hash: self.secret_hash,
             created_at: self.created_at,

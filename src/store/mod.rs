@@ -26,11 +26,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use thiserror::Error;
 
-pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
-pub use keys::{KeyRole, NewServiceKey, ServiceKeyRecord};
+pub use audit::AuditFilter;
 pub use outbox::{ExpiryEvent, NewNotification, Notification};
-pub use settings::InstanceSettings;
 pub use tokens::{Holds, LAST_USED_IPS, TokenFilter, TokenUse};
 
 /// Runs `$body` with `$pool` bound to whichever backend `$store` holds. The body is

@@ -228,7 +228,12 @@ fn parse_all<T: std::str::FromStr>(json: &str) -> Result<Vec<T>> {
 
 /// Addresses as the JSON list of strings the column holds.
 fn address_list<T: ToString>(addresses: &[T]) -> String {
-    to_json(&addresses.iter().map(ToString::to_string).collect::<Vec<_>>())
+    to_json(
+        &addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub(super) const COLUMNS: &str = "id, user_id, kind, name, description, lookup_id, secret_hash, scopes, \

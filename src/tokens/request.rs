@@ -14,7 +14,7 @@ use crate::clock;
 use crate::directory::Invalid;
 use crate::domain::{AccessKind, AccessLevel, MinRole};
 use crate::engine::{GroupId, ProjectId, Snapshot, UserId};
-use crate::store::InstanceSettings;
+use crate::settings::InstanceSettings;
 
 /// One granular scope, as in GitLab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -178,7 +178,11 @@ impl CreateToken {
             expires_at: record.expires_at.map(clock::format_date),
             scopes: (!fine).then(|| record.scopes.clone()),
             granular_scopes: fine.then(|| {
-                record.granular_scopes.iter().map(GranularScopeBody::from).collect()
+                record
+                    .granular_scopes
+                    .iter()
+                    .map(GranularScopeBody::from)
+                    .collect()
             }),
             allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
             ..Self::default()

@@ -47,12 +47,20 @@ impl TokenView {
             expired,
             granular: record.kind == TokenKind::FineGrained,
             scopes: record.scopes.clone(),
-            granular_scopes: record.granular_scopes.iter().map(GranularScopeBody::from).collect(),
+            granular_scopes: record
+                .granular_scopes
+                .iter()
+                .map(GranularScopeBody::from)
+                .collect(),
             allowed_ips: record.allowed_ips.iter().map(ToString::to_string).collect(),
             created_at: clock::rfc3339(record.created_at),
             expires_at: record.expires_at.map(clock::format_date),
             last_used_at: record.last_used_at.map(clock::rfc3339),
-            last_used_ips: record.last_used_ips.iter().map(ToString::to_string).collect(),
+            last_used_ips: record
+                .last_used_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             token: None,
         }
     }

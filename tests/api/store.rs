@@ -1,14 +1,15 @@
 //! The store conformance suite: every store method, called directly, behaves the same on
 //! SQLite and Postgres.
 
+use patrol::audit::NewAuditEvent;
 use patrol::directory::{
     DisplayName, Group, MemberOf, Membership, PathSegment, Project, ProjectOwner, TokenPolicy, User,
 };
 use patrol::domain::{AccessKind, AccessLevel, FeatureAccess, Plan, Visibility};
-use patrol::store::{
-    AllowlistRecord, AuditFilter, Holds, InstanceSettings, JobTokenScopeRecord, KeyRole,
-    NewAuditEvent, NewServiceKey, SourceKind, Store, StoreError, TokenFilter,
-};
+use patrol::jobs::{AllowlistRecord, JobTokenScopeRecord, SourceKind};
+use patrol::keys::{KeyRole, NewServiceKey};
+use patrol::settings::InstanceSettings;
+use patrol::store::{AuditFilter, Holds, Store, StoreError, TokenFilter};
 use patrol::tokens::{JobRef, NewTokenRecord, Scope, TokenKind, TokenState};
 
 use crate::on_both_backends;
@@ -741,7 +742,14 @@ async fn an_uncommitted_transaction_writes_nothing(backend: Backend) {
     tx.put_user(2, &user("bob")).await.unwrap();
     drop(tx);
     assert!(store.load_directory().await.unwrap().users.is_empty());
-    assert_eq!(store.list_tokens(&filter(), date("2026-06-01")).await.unwrap().1, 0);
+    assert_eq!(
+        store
+            .list_tokens(&filter(), date("2026-06-01"))
+            .await
+            .unwrap()
+            .1,
+        0
+    );
     finish(store, db).await;
 }
 
