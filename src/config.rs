@@ -30,14 +30,15 @@ pub struct Settings {
     pub database_url: String,
     /// `PATROL_ADMIN_KEY`: a bootstrap admin service key.
     pub admin_key: Option<AdminKey>,
-    /// `PATROL_ARGON2`: the cost of hashing new secrets.
+    /// `PATROL_ARGON2`: the cost of hashing new service keys (token secrets are digests).
     pub argon2: Argon2Params,
     /// Token prefixes (`glpat-`, `glcbt-`). Fixed per instance: changing them would
     /// orphan every token minted under the old ones.
     pub prefixes: Prefixes,
     /// How long a lookup id the store does not know is refused without asking again.
     pub unknown_token_ttl: Duration,
-    /// After a wrong secret, how long until that lookup id gets argon2 again.
+    /// After a wrong secret: how long it is remembered with the digest it failed, or, for
+    /// an argon2id hash, how long until that lookup id gets argon2 again.
     pub failed_secret_window: Duration,
     /// `PATROL_WEBHOOK_URL`: where notifications go; none, no notifications.
     pub webhook: Option<Webhook>,

@@ -953,12 +953,32 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a token's first use after a restart spends on its secret: verifying the stored
+/// salted digest, against argon2id at the default cost (how tokens were stored before).
+fn secrets(c: &mut Criterion) {
+    let secret = "S".repeat(30);
+    let digest = patrol::secret::digest_secret(&secret).unwrap();
+    let argon2 =
+        patrol::secret::hash_secret(patrol::secret::Argon2Params::default(), &secret).unwrap();
+    assert!(patrol::secret::verify_secret(&digest, &secret));
+    assert!(patrol::secret::verify_secret(&argon2, &secret));
+    let mut group = c.benchmark_group("verify_secret");
+    group.bench_function("digest (hmac-sha256, salted)", |b| {
+        b.iter(|| patrol::secret::verify_secret(black_box(&digest), black_box(&secret)));
+    });
+    group.sample_size(10);
+    group.bench_function("argon2id m=19456,t=2,p=1", |b| {
+        b.iter(|| patrol::secret::verify_secret(black_box(&argon2), black_box(&secret)));
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(50)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench
+    targets = bench, secrets
 }
 criterion_main!(benches);

@@ -5,12 +5,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::guard::Failed;
 use super::{Result, Service, ServiceError, Verified};
 use crate::catalog::RoutePath;
 use crate::clock;
 use crate::engine::{self, Credential, GroupId, ProjectId, Reason, Request, Snapshot, UserId};
 use crate::metrics::CacheResult;
-use crate::secret::{self, Prefix, SecretDigest};
+use crate::secret::{self, HashKind, Prefix, SecretDigest};
 use crate::tokens;
 
 /// One check of `/v1/authorize`, parsed.
@@ -122,9 +123,17 @@ impl Service {
             self.metrics.token_cache(CacheResult::Unknown);
             return Ok(Credential::Invalid);
         }
-        if self.failed.contains(parsed.lookup_id, started) {
-            self.metrics.token_cache(CacheResult::Throttled);
-            return Ok(Credential::Invalid);
+        match self.failed.get(parsed.lookup_id, started) {
+            Some(Failed::Argon2) => {
+                self.metrics.token_cache(CacheResult::Throttled);
+                return Ok(Credential::Invalid);
+            }
+            // Wrong again: refused without a store read. The right secret goes on.
+            Some(Failed::Digest(hash)) if !secret::verify_secret(&hash, parsed.secret) => {
+                self.metrics.token_cache(CacheResult::Rejected);
+                return Ok(Credential::Invalid);
+            }
+            _ => {}
         }
         self.metrics.token_cache(CacheResult::Miss);
         let revocations = self.live.read().revocations;
@@ -136,13 +145,23 @@ impl Service {
             Prefix::Personal => record.kind != crate::tokens::TokenKind::Job,
             Prefix::Job => record.kind == crate::tokens::TokenKind::Job,
         };
+        let hash_kind = HashKind::of(&record.secret_hash);
         if !kind_matches
             || !self
                 .verify(record.secret_hash.clone(), parsed.secret)
                 .await?
         {
-            self.failed.note(parsed.lookup_id, Instant::now());
+            let failed = match hash_kind {
+                HashKind::Digest => Failed::Digest(record.secret_hash.clone()),
+                HashKind::Argon2 => Failed::Argon2,
+            };
+            self.failed
+                .note_with(parsed.lookup_id, failed, Instant::now());
             return Ok(Credential::Invalid);
+        }
+        self.failed.forget(parsed.lookup_id);
+        if hash_kind == HashKind::Argon2 {
+            self.rehash_token(record.id, &record.secret_hash, parsed.secret);
         }
         // A revocation that landed while this token was being read or verified stands:
         // the token goes into the snapshot only under the lock revocations take, and

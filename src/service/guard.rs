@@ -1,23 +1,26 @@
 //! Keeps guessing cheap on the decision path. Unknown lookup ids are remembered for a
 //! while, so a stream of well-formed guesses reads the store once per id, not once per
-//! guess; and a lookup id whose presented secret failed argon2 gets at most one more
-//! argon2 verification per window, so argon2 cannot be used to pin the CPU. A token
-//! verified once is answered from the verified-token cache and never meets either.
+//! guess. A lookup id whose presented secret was wrong is remembered with what it was
+//! checked against: a digest, so that the next wrong secret is refused without a store
+//! read while the right one still gets in; or the mark of an argon2id hash (written
+//! before digests), which gets at most one more verification per window, so argon2
+//! cannot be used to pin the CPU. A token verified once is answered from the
+//! verified-token cache and never meets either.
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-/// Keys noted within the last `window`, at most `capacity` of them.
+/// Keys noted within the last `window`, each with a value, at most `capacity` of them.
 #[derive(Debug)]
-pub(super) struct Recent {
-    noted: Mutex<FxHashMap<String, Instant>>,
+pub(super) struct Recent<V = ()> {
+    noted: Mutex<FxHashMap<String, (Instant, V)>>,
     window: Duration,
     capacity: usize,
 }
 
-impl Recent {
+impl<V: Clone> Recent<V> {
     pub(super) fn new(window: Duration, capacity: usize) -> Self {
         Self {
             noted: Mutex::new(FxHashMap::default()),
@@ -26,24 +29,30 @@ impl Recent {
         }
     }
 
-    /// Whether `key` was noted less than a window ago.
-    pub(super) fn contains(&self, key: &str, now: Instant) -> bool {
+    /// What `key` was noted with, if less than a window ago.
+    pub(super) fn get(&self, key: &str, now: Instant) -> Option<V> {
         self.noted
             .lock()
             .get(key)
-            .is_some_and(|&at| now.saturating_duration_since(at) < self.window)
+            .filter(|(at, _)| now.saturating_duration_since(*at) < self.window)
+            .map(|(_, value)| value.clone())
     }
 
-    pub(super) fn note(&self, key: &str, now: Instant) {
+    /// Whether `key` was noted less than a window ago.
+    pub(super) fn contains(&self, key: &str, now: Instant) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    pub(super) fn note_with(&self, key: &str, value: V, now: Instant) {
         let mut noted = self.noted.lock();
         if noted.len() >= self.capacity && !noted.contains_key(key) {
-            noted.retain(|_, at| now.saturating_duration_since(*at) < self.window);
+            noted.retain(|_, (at, _)| now.saturating_duration_since(*at) < self.window);
             if noted.len() >= self.capacity {
                 // Full of live entries: forgetting them costs store reads, not safety.
                 noted.clear();
             }
         }
-        noted.insert(key.to_owned(), now);
+        noted.insert(key.to_owned(), (now, value));
     }
 
     pub(super) fn forget(&self, key: &str) {
@@ -55,13 +64,28 @@ impl Recent {
     }
 }
 
+impl Recent {
+    pub(super) fn note(&self, key: &str, now: Instant) {
+        self.note_with(key, (), now);
+    }
+}
+
+/// What a lookup id's last wrong secret was checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Failed {
+    /// The token's stored digest: the next secret is checked against it first.
+    Digest(String),
+    /// An argon2id hash: no more verifications until the window ends.
+    Argon2,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn keys_are_remembered_for_a_window() {
-        let recent = Recent::new(Duration::from_secs(10), 100);
+        let recent: Recent = Recent::new(Duration::from_secs(10), 100);
         let start = Instant::now();
         assert!(!recent.contains("a", start));
         recent.note("a", start);
@@ -75,7 +99,7 @@ mod tests {
 
     #[test]
     fn capacity_bounds_memory() {
-        let recent = Recent::new(Duration::from_secs(10), 3);
+        let recent: Recent = Recent::new(Duration::from_secs(10), 3);
         let start = Instant::now();
         for key in ["a", "b", "c"] {
             recent.note(key, start);
@@ -92,5 +116,20 @@ mod tests {
         recent.note("g", later);
         assert!(recent.noted.lock().len() <= 3);
         assert!(recent.contains("g", later));
+    }
+
+    #[test]
+    fn a_value_is_kept_for_its_window() {
+        let recent = Recent::new(Duration::from_secs(10), 100);
+        let start = Instant::now();
+        recent.note_with("a", Failed::Digest("$hmac-sha256$..".to_owned()), start);
+        recent.note_with("b", Failed::Argon2, start);
+        assert_eq!(
+            recent.get("a", start + Duration::from_secs(9)),
+            Some(Failed::Digest("$hmac-sha256$..".to_owned()))
+        );
+        assert_eq!(recent.get("b", start), Some(Failed::Argon2));
+        assert_eq!(recent.get("a", start + Duration::from_secs(10)), None);
+        assert_eq!(recent.get("c", start), None);
     }
 }

@@ -19,7 +19,7 @@ impl Service {
         let valid = job.validate(&self.live.read().snapshot, &self.settings(), now)?;
         let minted = secret::generate(&self.prefixes, Prefix::Job)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let secret_hash = Self::digest(&minted.secret)?;
         let job_ref = JobRef {
             project_id: valid.project_id,
             job_id: valid.job_id,

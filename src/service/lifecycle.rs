@@ -99,7 +99,7 @@ impl Service {
         }
         let minted = secret::generate(&self.prefixes, Prefix::Personal)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let secret_hash = self.hash(minted.secret.clone()).await?;
+        let secret_hash = Self::digest(&minted.secret)?;
         let row = NewTokenRecord {
             user_id,
             kind: valid.kind,

@@ -98,8 +98,8 @@ pub struct Service {
     admin_key: Option<SecretDigest>,
     /// Lookup ids the store did not know.
     unknown: guard::Recent,
-    /// Lookup ids whose presented secret failed argon2.
-    failed: guard::Recent,
+    /// Lookup ids whose presented secret was wrong, with what it was checked against.
+    failed: guard::Recent<guard::Failed>,
     /// Whether changes enqueue notifications (a webhook is configured).
     notifications: bool,
     /// Wakes the delivery worker when the outbox was written.

@@ -55,6 +55,29 @@ impl Service {
         }
     }
 
+    /// A token hash written as argon2id, whose secret was just verified, is written again
+    /// as a digest, in the background: the decision does not wait for it, and a failure
+    /// leaves the argon2id hash, which still verifies, for the next verification to
+    /// replace. Only the hash that was verified is replaced.
+    pub(super) fn rehash_token(&self, id: u64, verified: &str, secret: &str) {
+        let Ok(digest) = Self::digest(secret) else {
+            return;
+        };
+        let (store, verified) = (self.store.clone(), verified.to_owned());
+        tokio::spawn(async move {
+            match store.replace_token_hash(id, &verified, &digest).await {
+                Ok(replaced) => tracing::debug!(
+                    token_id = id,
+                    replaced,
+                    "argon2id hash rewritten as a digest"
+                ),
+                Err(error) => {
+                    tracing::warn!(token_id = id, %error, "could not rewrite an argon2id hash; it still verifies")
+                }
+            }
+        });
+    }
+
     pub async fn token(&self, id: u64) -> Result<TokenView> {
         let record = self
             .store

@@ -280,6 +280,23 @@ impl Store {
         row.map(TokenRow::into_record).transpose()
     }
 
+    /// Replaces a token's secret hash, if it is still `from`, in a transaction of its own
+    /// (under the writer lock, as every write). Returns whether it was.
+    pub async fn replace_token_hash(&self, id: u64, from: &str, to: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let changed = on_tx!(&mut tx.inner, tx => {
+            sqlx::query("UPDATE tokens SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2")
+                .bind(db_id(id))
+                .bind(from)
+                .bind(to)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
     /// One page of tokens, newest first, and how many match in all, as of `today`.
     pub async fn list_tokens(
         &self,

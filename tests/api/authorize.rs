@@ -15,7 +15,8 @@ on_both_backends!(
     a_verified_token_is_answered_from_memory,
     a_store_that_cannot_answer_is_a_503_never_an_allow,
     metrics_count_decisions_by_reason,
-    guessing_costs_neither_store_reads_nor_argon2,
+    guessing_costs_no_store_reads_and_never_keeps_the_right_secret_out,
+    an_argon2id_hash_is_throttled_then_rewritten_as_a_digest,
 );
 
 async fn decisions_carry_their_reason(backend: Backend) {
@@ -170,29 +171,7 @@ async fn expiry_plan_and_role_reasons(backend: Backend) {
 
     // A token whose date has passed: written to the store as time would leave it, since
     // the API refuses expiry dates in the past. It expired at 00:00 UTC of its date.
-    let secret = "S".repeat(30);
-    let lookup_id = "EXPIREDTOKEN";
-    let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
-    let mut tx = app.service.store().begin().await.unwrap();
-    tx.insert_token(&patrol::tokens::NewTokenRecord {
-        user_id: 1,
-        kind: patrol::tokens::TokenKind::Legacy,
-        name: "old".to_owned(),
-        description: String::new(),
-        lookup_id: lookup_id.to_owned(),
-        secret_hash: hash,
-        scopes: vec!["api".to_owned()],
-        granular_scopes: Vec::new(),
-        allowed_ips: Vec::new(),
-        created_at: 0,
-        expires_at: patrol::clock::parse_date(&in_days(0)),
-        job: None,
-        family_id: None,
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let expired = patrol::secret::assemble("glpat-", lookup_id, &secret);
+    let (_, expired) = written_token(&app, "EXPIREDTOKEN", Some(in_days(0))).await;
     assert_eq!(
         app.reason(&expired, "read_issue", 42).await,
         "token_expired"
@@ -484,10 +463,56 @@ async fn cache_count(app: &crate::support::TestApp, result: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
+/// Alice's `api` token written to the store as tokens were before digests: its secret
+/// an argon2id hash. Returns its id and plaintext.
+async fn written_token(
+    app: &crate::support::TestApp,
+    lookup_id: &str,
+    expires_at: Option<String>,
+) -> (u64, String) {
+    let secret = "S".repeat(30);
+    let hash = patrol::secret::hash_secret(crate::support::TEST_ARGON2, &secret).unwrap();
+    let mut tx = app.service.store().begin().await.unwrap();
+    let id = tx
+        .insert_token(&patrol::tokens::NewTokenRecord {
+            user_id: 1,
+            kind: patrol::tokens::TokenKind::Legacy,
+            name: "old".to_owned(),
+            description: String::new(),
+            lookup_id: lookup_id.to_owned(),
+            secret_hash: hash,
+            scopes: vec!["api".to_owned()],
+            granular_scopes: Vec::new(),
+            allowed_ips: Vec::new(),
+            created_at: 0,
+            expires_at: expires_at.as_deref().and_then(patrol::clock::parse_date),
+            job: None,
+            family_id: None,
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (id, patrol::secret::assemble("glpat-", lookup_id, &secret))
+}
+
+async fn stored_hash(app: &crate::support::TestApp, id: u64) -> String {
+    app.service
+        .store()
+        .token(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_hash
+}
+
+async fn guessing_costs_no_store_reads_and_never_keeps_the_right_secret_out(backend: Backend) {
     let app = spawn(backend).await;
     app.seed().await;
-    let (_, token) = app.alice_token(&["read_issue"]).await;
+    let (id, token) = app.alice_token(&["read_issue"]).await;
+    assert!(
+        stored_hash(&app, id).await.starts_with("$hmac-sha256$"),
+        "a new token's secret is stored as a salted digest"
+    );
 
     // Guesses of one unknown lookup id: one store read, then refused from memory.
     let unknown = patrol::secret::assemble("glpat-", "UNKNOWNLOOKU", &"A".repeat(30));
@@ -501,6 +526,8 @@ async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
     assert_eq!(cache_count(&app, "unknown").await, 4);
 
     // A restart empties the verified-token cache; the window is long for this part.
+    // Wrong secrets for a real lookup id: one store read, then each is checked against
+    // the digest that read found, in memory.
     let db = app.stop().await;
     let app = crate::support::spawn_with(db, |s| {
         s.failed_secret_window = std::time::Duration::from_secs(3600);
@@ -510,25 +537,70 @@ async fn guessing_costs_neither_store_reads_nor_argon2(backend: Backend) {
     for _ in 0..5 {
         assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
     }
-    assert_eq!(cache_count(&app, "miss").await, 1, "argon2 ran once");
-    assert_eq!(cache_count(&app, "throttled").await, 4);
-    // The price: the right secret waits out the window too (never an allow by mistake).
-    assert_eq!(app.reason(&token, "read_issue", 42).await, "token_invalid");
+    assert_eq!(cache_count(&app, "miss").await, 1, "one store read");
+    assert_eq!(cache_count(&app, "rejected").await, 4);
+    assert_eq!(cache_count(&app, "throttled").await, 0);
+    // The right secret is never kept out, however many wrong ones came first.
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+    assert_eq!(
+        cache_count(&app, "miss").await,
+        2,
+        "read again, for its record"
+    );
+    assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+    assert_eq!(
+        (
+            cache_count(&app, "rejected").await,
+            cache_count(&app, "hit").await
+        ),
+        (5, 1),
+        "verified now: compared with the cache"
+    );
+    app.finish().await;
+}
 
-    // With a short window the right secret gets through once it has passed.
+async fn an_argon2id_hash_is_throttled_then_rewritten_as_a_digest(backend: Backend) {
+    let app = spawn(backend).await;
+    app.seed().await;
+    let (id, token) = written_token(&app, "ARGONTOKEN01", Some(in_days(30))).await;
+    assert!(stored_hash(&app, id).await.starts_with("$argon2id$"));
+
+    // A wrong secret for an argon2id hash: at most one verification per window, so
+    // argon2 cannot pin the CPU; within the window the right secret waits too.
     let db = app.stop().await;
     let app = crate::support::spawn_with(db, |s| {
-        s.failed_secret_window = std::time::Duration::from_millis(200);
+        s.failed_secret_window = std::time::Duration::from_millis(300);
     })
     .await;
-    assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let wrong = patrol::secret::assemble("glpat-", "ARGONTOKEN01", &"B".repeat(30));
+    for _ in 0..3 {
+        assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
+    }
+    assert_eq!(cache_count(&app, "miss").await, 1, "argon2 ran once");
+    assert_eq!(cache_count(&app, "throttled").await, 2);
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "token_invalid");
+    assert!(stored_hash(&app, id).await.starts_with("$argon2id$"));
+
+    // Once the window has passed, the right secret verifies, and its hash is written
+    // again as a digest (in the background: the decision does not wait).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+    let mut hash = stored_hash(&app, id).await;
+    for _ in 0..100 {
+        if hash.starts_with("$hmac-sha256$") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        hash = stored_hash(&app, id).await;
+    }
+    assert!(hash.starts_with("$hmac-sha256$"), "rewritten: {hash}");
+
+    // After a restart the digest verifies the same secret, and only that one.
+    let db = app.stop().await;
+    let app = crate::support::spawn_with(db, |_| {}).await;
     assert_eq!(app.reason(&wrong, "read_issue", 42).await, "token_invalid");
-    assert_eq!(
-        cache_count(&app, "rejected").await,
-        1,
-        "verified now: compared, not hashed"
-    );
+    assert_eq!(app.reason(&token, "read_issue", 42).await, "granted");
+    assert_eq!(stored_hash(&app, id).await, hash, "rewritten once");
     app.finish().await;
 }

@@ -5,12 +5,18 @@
 //!    `POST /v1/authorize` with a warm token, and `GET /v1/gateway/check`;
 //! 2. p50/p99 latency of `/v1/authorize` at half of its saturation, open loop (latency
 //!    counted from when each request was due, so a stall is not hidden);
-//! 3. cold first use of a token (store read and argon2 at the default cost);
+//! 3. cold first use of a token (a store read and the secret's verification);
 //! 4. the server's resident memory.
+//!
+//! `--cold N` measures only what a restart costs: N tokens stored as patrol stores them
+//! (salted digests) and, beside them, 200 stored as patrol did before (argon2id at the
+//! default cost), each used for the first time after a restart, `--connections` at a
+//! time.
 //!
 //! ```sh
 //! cargo build --release
 //! cargo run --release -p patrol-benches --bin load                       # SQLite, small world
+//! cargo run --release -p patrol-benches --bin load -- --cold 10000        # restart cost
 //! cargo run --release -p patrol-benches --bin load -- --scale postgres://postgres@127.0.0.1/patrol_load
 //! ```
 //!
@@ -47,6 +53,8 @@ struct Options {
     max_requests: u64,
     /// Only compare decisions with last-use tracking off and on.
     usage: bool,
+    /// Only measure first uses after a restart, of this many tokens.
+    cold: Option<usize>,
 }
 
 fn options() -> Options {
@@ -57,6 +65,7 @@ fn options() -> Options {
         connections: 32,
         max_requests: 5_000_000,
         usage: false,
+        cold: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -68,8 +77,9 @@ fn options() -> Options {
             "--connections" => o.connections = value().parse().unwrap(),
             "--max-requests" => o.max_requests = value().parse().unwrap(),
             "--usage" => o.usage = true,
+            "--cold" => o.cold = Some(value().parse().unwrap()),
             other => panic!(
-                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N --usage"
+                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N --usage --cold N"
             ),
         }
     }
@@ -323,8 +333,7 @@ async fn big_world(o: &Options, url: &str) -> (String, Vec<String>) {
         .unwrap();
     assert!(migrated.success());
     let secret = "S".repeat(30);
-    let hash =
-        patrol::secret::hash_secret(patrol::secret::Argon2Params::default(), &secret).unwrap();
+    let hash = patrol::secret::digest_secret(&secret).unwrap();
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     let statements = [
         "INSERT INTO users (id, username, blocked, admin)
@@ -382,6 +391,11 @@ async fn run(o: Options) {
     std::fs::create_dir_all(&dir).unwrap();
     if o.usage {
         usage(&o, address, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    if let Some(n) = o.cold {
+        cold(&o, address, &dir, n).await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -501,7 +515,7 @@ async fn run(o: Options) {
         ms(percentile(&lags, 0.99))
     );
     println!(
-        "| first use of a token (store + argon2 m=19456,t=2,p=1): median / max | {} / {} ({} tokens) |",
+        "| first use of a token made through the API (store read + digest): median / max | {} / {} ({} tokens) |",
         ms(percentile(&first, 0.5)),
         ms(*first.last().unwrap()),
         first.len()
@@ -561,4 +575,127 @@ async fn usage(o: &Options, address: SocketAddr, dir: &std::path::Path) {
     println!("| off | {} | {off:.0} |", list(&rates[0]));
     println!("| on | {} | {on:.0} |", list(&rates[1]));
     println!("| **on / off** | | **{:.1}%** |", on / off * 100.0);
+}
+
+/// How many tokens stored as argon2id the cold run uses beside the digests.
+const ARGON2_TOKENS: usize = 200;
+
+/// First uses after a restart: `n` tokens stored as salted digests, and
+/// `ARGON2_TOKENS` stored as argon2id hashes at the default cost (as before digests),
+/// written straight into the store, then each used once by `--connections` clients.
+async fn cold(o: &Options, address: SocketAddr, dir: &std::path::Path, n: usize) {
+    let database_url = format!("sqlite://{}", dir.join("patrol.db").display());
+    let server = start(o, &database_url, address);
+    wait_ready(address).await;
+    small_world(address, 0).await;
+    drop(server);
+
+    let secret = |i: usize| format!("{i:0>30}");
+    let digests: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            let hash = patrol::secret::digest_secret(&secret(i)).unwrap();
+            (format!("D{i:011}"), hash)
+        })
+        .collect();
+    let params = patrol::secret::Argon2Params::default();
+    let argon2: Vec<(String, String)> = (0..ARGON2_TOKENS)
+        .map(|i| {
+            let hash = patrol::secret::hash_secret(params, &secret(i)).unwrap();
+            (format!("A{i:011}"), hash)
+        })
+        .collect();
+    let pool = sqlx::SqlitePool::connect(&database_url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for (lookup_id, hash) in digests.iter().chain(&argon2) {
+        sqlx::query(
+            "INSERT INTO tokens (user_id, kind, name, description, lookup_id, secret_hash, scopes,
+                 granular_scopes, allowed_ips, created_at, expires_at, revoked, last_used_ips)
+             VALUES (1, 'legacy', $1, '', $1, $2, '[\"api\"]', '[]', '[]', 0, '2099-01-01', FALSE, '[]')",
+        )
+        .bind(lookup_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+    let tokens = |rows: &[(String, String)]| -> Vec<String> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, (lookup_id, _))| patrol::secret::assemble("glpat-", lookup_id, &secret(i)))
+            .collect()
+    };
+
+    let server = start(o, &database_url, address);
+    wait_ready(address).await;
+    let (digest_wall, digest_times) = first_uses(address, tokens(&digests), o.connections).await;
+    let (argon2_wall, argon2_times) = first_uses(address, tokens(&argon2), o.connections).await;
+    drop(server);
+
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "first use of each token after a restart (SQLite), {} connections, loopback, client and server on the same {} cores",
+        o.connections,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| tokens stored as | first uses | all of them | per second | p50 | p99 | max |");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, wall, times) in [
+        ("salted HMAC-SHA256 digest (now)", digest_wall, &digest_times),
+        ("argon2id m=19456,t=2,p=1 (before)", argon2_wall, &argon2_times),
+    ] {
+        println!(
+            "| {label} | {} | {:.2} s | {:.0} | {} | {} | {} |",
+            times.len(),
+            wall.as_secs_f64(),
+            times.len() as f64 / wall.as_secs_f64(),
+            ms(percentile(times, 0.5)),
+            ms(percentile(times, 0.99)),
+            ms(*times.last().unwrap()),
+        );
+    }
+}
+
+/// Uses each token once, `connections` at a time, each client on its own connection.
+/// Returns the time all of them took and each one's latency, sorted. Any answer but a
+/// grant stops the run.
+async fn first_uses(
+    address: SocketAddr,
+    tokens: Vec<String>,
+    connections: usize,
+) -> (Duration, Vec<Duration>) {
+    let shares: Vec<Vec<String>> = (0..connections)
+        .map(|c| tokens.iter().skip(c).step_by(connections).cloned().collect())
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(address).await;
+            let mut times = Vec::with_capacity(share.len());
+            for token in share {
+                let call = Call::post(
+                    "/v1/authorize",
+                    &serde_json::json!({"token": token, "permission": "read_issue",
+                                        "boundary": {"type": "project", "id": 1}}),
+                );
+                let t = Instant::now();
+                let (status, body) = send(&mut sender, &call).await;
+                times.push(t.elapsed());
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(answer["reason"], "granted", "{answer}");
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let wall = started.elapsed();
+    all.sort();
+    (wall, all)
 }
