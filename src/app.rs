@@ -1,5 +1,5 @@
-//! The application: opens the store, loads the snapshot, binds the listener, and runs
-//! the HTTP service with what runs beside it (rebuilding a stale snapshot, listening to
+//! The application: opens the store, loads the snapshot, binds the listeners, and runs
+//! the HTTP service (and Envoy's gRPC ext_authz, when configured) with what runs beside it (rebuilding a stale snapshot, listening to
 //! other replicas, delivering notifications, scanning for expiry, flushing token use).
 //! `crate::http` only routes.
 
@@ -13,9 +13,11 @@ use tokio::net::TcpListener;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::http::gateway::grpc::ExtAuthz;
 use crate::http::{AppState, Shared, limits, router, server};
 use crate::service::{Service, ServiceError};
 use crate::store::{Store, StoreError};
+use tonic::transport::server::TcpIncoming;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -31,6 +33,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// Envoy's gRPC ext_authz, when `PATROL_GRPC_LISTEN` is set.
+    grpc: Option<(TcpListener, AppState)>,
     router: Router,
     service: Arc<Service>,
     background: Background,
@@ -61,6 +65,10 @@ impl Application {
         }
         let service = Arc::new(Service::start(Arc::clone(&catalog), store, settings).await?);
         let listener = TcpListener::bind(settings.listen).await?;
+        let grpc_listener = match settings.grpc_listen {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
         let state = AppState::new(Shared {
             permissions_html: crate::catalog::docs::html(&catalog).into(),
             gateway: settings.gateway,
@@ -70,6 +78,7 @@ impl Application {
         let limiter = settings.rate_limit.and_then(limits::limiter);
         Ok(Self {
             listener,
+            grpc: grpc_listener.map(|l| (l, state.clone())),
             router: router(state, settings, limiter.as_ref()),
             limiter,
             head: server::HeadLimits {
@@ -87,6 +96,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where the gRPC ext_authz listens, when it does.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -121,7 +135,34 @@ impl Application {
                 service.flush_usage_forever(every).await
             }));
         }
-        server::serve(self.listener, self.router, self.head, stop).await;
+        // One stop for both servers.
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        tasks.push(tokio::spawn(async move {
+            stop.await;
+            let _ = stopping.send(true);
+        }));
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            }
+        };
+        let grpc = self.grpc.map(|(listener, state)| {
+            let stop = until_stopped();
+            tokio::spawn(async move {
+                let served = tonic::transport::Server::builder()
+                    .add_service(ExtAuthz::new(state))
+                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop)
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the gRPC ext_authz server stopped");
+                }
+            })
+        });
+        server::serve(self.listener, self.router, self.head, until_stopped()).await;
+        if let Some(grpc) = grpc {
+            let _ = grpc.await;
+        }
         for task in tasks {
             task.abort();
         }

@@ -14,6 +14,8 @@ use crate::secret::{Argon2Params, Prefixes};
 pub struct Settings {
     /// `PATROL_LISTEN`, default `127.0.0.1:8080`; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// `PATROL_GRPC_LISTEN`: where Envoy's gRPC ext_authz is served; off unless set.
+    pub grpc_listen: Option<SocketAddr>,
     /// `PATROL_CATALOG_DIR`: a catalog directory instead of the embedded catalog.
     pub catalog_dir: Option<PathBuf>,
     /// `PATROL_LOG_FORMAT=json` for JSON logs.
@@ -175,6 +177,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_listen: None,
             catalog_dir: None,
             log_json: false,
             request_timeout: Duration::from_secs(10),
@@ -222,6 +225,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    grpc_listen: Option<String>,
     catalog_dir: Option<PathBuf>,
     log_format: Option<String>,
     request_timeout_secs: Option<u64>,
@@ -275,6 +279,13 @@ impl Settings {
                     "`listen` must be an address like `127.0.0.1:8080`, not `{listen}`"
                 ))
             })?;
+        }
+        if let Some(listen) = file.grpc_listen {
+            settings.grpc_listen = Some(listen.parse().map_err(|_| {
+                file_error(format!(
+                    "`grpc_listen` must be an address like `127.0.0.1:9191`, not `{listen}`"
+                ))
+            })?);
         }
         settings.catalog_dir = file.catalog_dir;
         if let Some(format) = file.log_format {
@@ -401,6 +412,12 @@ impl Settings {
                 message: format!("must be an address like `127.0.0.1:8080`, not `{listen}`"),
             })?;
         }
+        if let Some(listen) = env("PATROL_GRPC_LISTEN") {
+            settings.grpc_listen = Some(listen.parse().map_err(|_| ConfigError::Env {
+                name: "PATROL_GRPC_LISTEN",
+                message: format!("must be an address like `127.0.0.1:9191`, not `{listen}`"),
+            })?);
+        }
         if let Some(dir) = env("PATROL_CATALOG_DIR") {
             settings.catalog_dir = Some(PathBuf::from(dir));
         }
@@ -460,6 +477,12 @@ mod tests {
             Settings::from_parts(file, None, env(&[("PATROL_LISTEN", "127.0.0.1:0")])).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:0".parse().unwrap());
         assert!(settings.log_json);
+        assert_eq!(settings.grpc_listen, None, "gRPC is off unless set");
+        let file: FileSettings = toml::from_str("grpc_listen = \"0.0.0.0:9191\"").unwrap();
+        let settings =
+            Settings::from_parts(file, None, env(&[("PATROL_GRPC_LISTEN", "127.0.0.1:9292")]))
+                .unwrap();
+        assert_eq!(settings.grpc_listen, Some("127.0.0.1:9292".parse().unwrap()));
     }
 
     #[test]
@@ -484,6 +507,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("PATROL_ARGON2"));
+        let err = Settings::from_parts(
+            FileSettings::default(),
+            None,
+            env(&[("PATROL_GRPC_LISTEN", "9191")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PATROL_GRPC_LISTEN"));
+        let file: FileSettings = toml::from_str("grpc_listen = \"anywhere\"").unwrap();
+        let err = Settings::from_parts(file, None, env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`grpc_listen`"));
         let file: FileSettings = toml::from_str("personal_token_prefix = \"Acme\"").unwrap();
         let err = Settings::from_parts(file, None, env(&[])).unwrap_err();
         assert!(err.to_string().contains("`personal_token_prefix`"));

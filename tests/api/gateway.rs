@@ -1,6 +1,6 @@
 //! The gateway check (DESIGN.md section 5): header conventions of nginx, Traefik and
-//! Envoy, and the 200/401/403/404 mapping. `tests/api/nginx.rs` puts a real nginx in
-//! front.
+//! Envoy, and the 200/401/403/404 mapping. `tests/api/proxies.rs` puts a real nginx, and
+//! a real Envoy over gRPC, in front.
 
 use reqwest::Method;
 use serde_json::json;

@@ -137,6 +137,8 @@ pub fn settings(db: &TestDb) -> Settings {
 #[derive(Debug)]
 pub struct TestApp {
     pub address: String,
+    /// Envoy's gRPC ext_authz, when the settings ask for it.
+    pub grpc: Option<std::net::SocketAddr>,
     pub client: reqwest::Client,
     pub service: Arc<Service>,
     pub db: Option<TestDb>,
@@ -169,6 +171,7 @@ pub async fn spawn_replica(db: &TestDb, change: impl FnOnce(&mut Settings)) -> T
     change(&mut settings);
     let app = Application::build(&settings, catalog, true).await.unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
+    let grpc = app.grpc_addr();
     let service = Arc::clone(app.service());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.serve(async {
@@ -176,6 +179,7 @@ pub async fn spawn_replica(db: &TestDb, change: impl FnOnce(&mut Settings)) -> T
     }));
     TestApp {
         address,
+        grpc,
         client: reqwest::Client::new(),
         service,
         db: None,

@@ -1,6 +1,6 @@
 //! The gateways of docs/gateway/, started as a deployment would start them: the very
 //! files the documentation shows, with its hosts, ports and key replaced by the test's.
-//! Shared by this suite and `tests/api/nginx.rs`.
+//! Shared by this suite and `tests/api/proxies.rs`.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,11 +12,13 @@ pub const NGINX: &str = include_str!("../../docs/gateway/nginx.conf");
 pub const TRAEFIK: &str = include_str!("../../docs/gateway/traefik.yml");
 pub const TRAEFIK_PATROL: &str = include_str!("../../docs/gateway/traefik-patrol.yml");
 pub const ENVOY: &str = include_str!("../../docs/gateway/envoy.yaml");
+pub const ENVOY_GRPC: &str = include_str!("../../docs/gateway/envoy-grpc.yaml");
 
 /// What the documented placeholders become.
 #[derive(Debug, Clone)]
 pub struct Wiring {
     pub listen: SocketAddr,
+    /// patrol's HTTP listener, or its gRPC one for `Kind::EnvoyGrpc`.
     pub patrol: SocketAddr,
     pub upstream: SocketAddr,
     pub key: String,
@@ -27,6 +29,8 @@ pub enum Kind {
     Nginx,
     Traefik,
     Envoy,
+    /// Envoy asking patrol's gRPC ext_authz.
+    EnvoyGrpc,
 }
 
 impl Kind {
@@ -35,6 +39,7 @@ impl Kind {
             Kind::Nginx => "nginx",
             Kind::Traefik => "traefik",
             Kind::Envoy => "envoy",
+            Kind::EnvoyGrpc => "envoy-grpc",
         }
     }
 
@@ -44,6 +49,9 @@ impl Kind {
             Kind::Nginx => patrol::config::Gateway::Nginx,
             Kind::Traefik => patrol::config::Gateway::Traefik,
             Kind::Envoy => patrol::config::Gateway::Envoy,
+            // The gRPC check reads Envoy's fields whatever `PATROL_GATEWAY` says: pinned
+            // to another proxy's convention, it must still decide the same.
+            Kind::EnvoyGrpc => patrol::config::Gateway::Nginx,
         }
     }
 }
@@ -101,11 +109,14 @@ pub fn traefik_config(dynamic_path: &Path, w: &Wiring) -> (String, String) {
     (static_config, dynamic)
 }
 
-pub fn envoy_config(w: &Wiring) -> String {
-    let mut config = ENVOY.to_owned();
-    for (from, to) in [
+pub fn envoy_config(kind: Kind, w: &Wiring) -> String {
+    let (mut config, file, patrol_port) = match kind {
+        Kind::EnvoyGrpc => (ENVOY_GRPC.to_owned(), "envoy-grpc.yaml", 9191),
+        _ => (ENVOY.to_owned(), "envoy.yaml", 8080),
+    };
+    let mut pairs = vec![
         (
-            "address: 0.0.0.0, port_value: 8000",
+            "address: 0.0.0.0, port_value: 8000".to_owned(),
             format!(
                 "address: {}, port_value: {}",
                 w.listen.ip(),
@@ -113,7 +124,7 @@ pub fn envoy_config(w: &Wiring) -> String {
             ),
         ),
         (
-            "address: patrol.internal, port_value: 8080",
+            format!("address: patrol.internal, port_value: {patrol_port}"),
             format!(
                 "address: {}, port_value: {}",
                 w.patrol.ip(),
@@ -121,20 +132,23 @@ pub fn envoy_config(w: &Wiring) -> String {
             ),
         ),
         (
-            "uri: http://patrol.internal:8080",
-            format!("uri: http://{}", w.patrol),
-        ),
-        (
-            "address: gitlab.internal, port_value: 8181",
+            "address: gitlab.internal, port_value: 8181".to_owned(),
             format!(
                 "address: {}, port_value: {}",
                 w.upstream.ip(),
                 w.upstream.port()
             ),
         ),
-        ("ptk-your-authorize-key", w.key.clone()),
-    ] {
-        config = replace(&config, from, &to, "envoy.yaml");
+        ("ptk-your-authorize-key".to_owned(), w.key.clone()),
+    ];
+    if kind == Kind::Envoy {
+        pairs.push((
+            "uri: http://patrol.internal:8080".to_owned(),
+            format!("uri: http://{}", w.patrol),
+        ));
+    }
+    for (from, to) in pairs {
+        config = replace(&config, &from, &to, file);
     }
     config
 }
@@ -195,7 +209,7 @@ impl Running {
     /// The gateway's own log, for a failure message.
     pub fn log(&self) -> String {
         let mut text = String::new();
-        for name in ["error.log", "traefik.log", "envoy.log"] {
+        for name in ["error.log", "traefik.log", "envoy.log", "envoy-grpc.log"] {
             if let Ok(log) = std::fs::read_to_string(self.dir.join(name)) {
                 text.push_str(&log);
             }
@@ -275,9 +289,9 @@ pub fn start(kind: Kind, patrol: SocketAddr, upstream: SocketAddr, key: &str) ->
                 .spawn()
                 .unwrap()
         }
-        Kind::Envoy => {
+        Kind::Envoy | Kind::EnvoyGrpc => {
             let conf = dir.join("envoy.yaml");
-            std::fs::write(&conf, envoy_config(&wiring)).unwrap();
+            std::fs::write(&conf, envoy_config(kind, &wiring)).unwrap();
             let envoy = binary(
                 "PATROL_TEST_ENVOY",
                 "envoy",

@@ -1,5 +1,5 @@
-//! The differential gateway suite: a real nginx, Traefik and Envoy, configured exactly
-//! as docs/gateway/ shows, each in front of an upstream that records the bytes it gets,
+//! The differential gateway suite: a real nginx, Traefik and Envoy (asking over HTTP, and
+//! again over gRPC), configured exactly as docs/gateway/ shows, each in front of an upstream that records the bytes it gets,
 //! all asking patrol, all on loopback and started here. Thousands of hostile requests go
 //! through each. For every request that reaches the upstream, patrol must have decided
 //! on the method, the route, the namespace and the credential that GitLab reads from
@@ -57,28 +57,36 @@ const FORGED: &str = "424242";
 /// One patrol, pinned to one gateway's convention, on the shared store.
 struct Patrol {
     address: SocketAddr,
+    /// Its gRPC ext_authz, for Envoy over gRPC.
+    grpc: Option<SocketAddr>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start_patrol(database_url: &str, gateway: patrol::config::Gateway) -> Patrol {
+async fn start_patrol(database_url: &str, kind: Kind) -> Patrol {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: (kind == Kind::EnvoyGrpc).then(|| "127.0.0.1:0".parse().unwrap()),
         database_url: database_url.to_owned(),
         admin_key: Some(AdminKey(ADMIN_KEY.to_owned())),
         argon2: ARGON2,
         rate_limit: None,
         track_usage: false,
-        gateway,
+        gateway: kind.convention(),
         ..Settings::default()
     };
     let catalog = Arc::new(patrol::catalog::load_embedded().unwrap());
     let app = Application::build(&settings, catalog, true).await.unwrap();
     let address = app.local_addr().unwrap();
+    let grpc = app.grpc_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.serve(async {
         let _ = stopped.await;
     }));
-    Patrol { address, stop }
+    Patrol {
+        address,
+        grpc,
+        stop,
+    }
 }
 
 async fn call(patrol: SocketAddr, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -435,7 +443,7 @@ async fn every_gateway_forwards_only_what_patrol_decided() {
     let dir = std::env::temp_dir().join(format!("patrol-gateways-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let database_url = format!("sqlite://{}", dir.join("patrol.db").display());
-    let first = start_patrol(&database_url, Kind::Nginx.convention()).await;
+    let first = start_patrol(&database_url, Kind::Nginx).await;
     let (tokens, world, key) = seed_world(first.address).await;
     let ip_bound = world
         .tokens
@@ -449,8 +457,8 @@ async fn every_gateway_forwards_only_what_patrol_decided() {
     let (upstream, log) = upstream::start().await;
 
     let mut patrols = vec![(Kind::Nginx, first)];
-    for kind in [Kind::Traefik, Kind::Envoy] {
-        patrols.push((kind, start_patrol(&database_url, kind.convention()).await));
+    for kind in [Kind::Traefik, Kind::Envoy, Kind::EnvoyGrpc] {
+        patrols.push((kind, start_patrol(&database_url, kind).await));
     }
     // PATROL_GATEWAYS=envoy (say) runs one gateway, to look at it alone.
     let only = std::env::var("PATROL_GATEWAYS").ok();
@@ -462,7 +470,8 @@ async fn every_gateway_forwards_only_what_patrol_decided() {
         {
             continue;
         }
-        let (kind, address, key) = (*kind, patrol.address, key.clone());
+        let address = patrol.grpc.unwrap_or(patrol.address);
+        let (kind, key) = (*kind, key.clone());
         let began = Instant::now();
         // On a thread that lives as long as the test: Envoy ends itself when the thread
         // that started it ends (a parent-death signal), as a blocking-pool thread would.
@@ -547,13 +556,14 @@ async fn every_gateway_forwards_only_what_patrol_decided() {
         );
         drop(gateway);
     }
+    let gateways = patrols.len();
     for (_, patrol) in patrols {
         let _ = patrol.stop.send(());
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "{} requests through 3 gateways in {:.1} s",
-        3 * count,
+        "{} requests through {gateways} gateways in {:.1} s",
+        gateways * count,
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{failures:?}");

