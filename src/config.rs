@@ -482,7 +482,10 @@ mod tests {
         let settings =
             Settings::from_parts(file, None, env(&[("PATROL_GRPC_LISTEN", "127.0.0.1:9292")]))
                 .unwrap();
-        assert_eq!(settings.grpc_listen, Some("127.0.0.1:9292".parse().unwrap()));
+        assert_eq!(
+            settings.grpc_listen,
+            Some("127.0.0.1:9292".parse().unwrap())
+        );
     }
 
     #[test]

@@ -750,7 +750,6 @@ async fn saturate_grpc(address: SocketAddr, token: &str, o: &Options) -> f64 {
             }),
             ..AttributeContext::default()
         }),
-        ..CheckRequest::default()
     };
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
@@ -772,7 +771,11 @@ async fn saturate_grpc(address: SocketAddr, token: &str, o: &Options) -> f64 {
                     .metadata_mut()
                     .insert("x-patrol-key", ADMIN_KEY.parse().unwrap());
                 let answer = client.check(request).await.unwrap().into_inner();
-                assert_eq!(answer.status.as_ref().map(|s| s.code), Some(0), "{answer:?}");
+                assert_eq!(
+                    answer.status.as_ref().map(|s| s.code),
+                    Some(0),
+                    "{answer:?}"
+                );
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
