@@ -23,5 +23,8 @@ fn the_gateway_page_shows_the_tested_configurations_verbatim() {
         );
         shown += 1;
     }
-    assert_eq!(shown, 4, "nginx, Traefik (two files) and Envoy");
+    assert_eq!(
+        shown, 5,
+        "nginx, Traefik (two files), Envoy over HTTP and over gRPC"
+    );
 }
