@@ -1,6 +1,7 @@
 //! The application: opens the store, loads the snapshot, binds the listeners, and runs
-//! the HTTP service (and Envoy's gRPC ext_authz, when configured) with what runs beside it (rebuilding a stale snapshot, listening to
-//! other replicas, delivering notifications, scanning for expiry, flushing token use).
+//! the HTTP service (and Envoy's gRPC ext_authz, when configured) with what runs beside
+//! it (rebuilding a stale snapshot, listening to other replicas, delivering
+//! notifications, scanning for expiry, flushing token use).
 //! `crate::http` only routes.
 
 use std::net::SocketAddr;

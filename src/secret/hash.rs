@@ -85,6 +85,8 @@ pub enum HashError {
     Random,
     #[error("argon2 failed: {0}")]
     Argon2(String),
+    #[error("HMAC-SHA256 refused its key")]
+    Digest,
 }
 
 /// Hashes a secret with argon2id and a fresh random salt, as a PHC string. CPU-heavy:
@@ -109,20 +111,20 @@ const SALT_LEN: usize = 16;
 pub fn digest_secret(secret: &str) -> Result<String, HashError> {
     let mut salt = [0u8; SALT_LEN];
     getrandom::fill(&mut salt).map_err(|_| HashError::Random)?;
+    let mac = mac(&salt, secret).ok_or(HashError::Digest)?;
     Ok(format!(
         "{DIGEST_PREFIX}{}${}",
         hex::encode(salt),
-        hex::encode(mac(&salt, secret))
+        hex::encode(mac)
     ))
 }
 
-fn mac(salt: &[u8], secret: &str) -> [u8; 32] {
-    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(salt) else {
-        return [0; 32];
-    };
+/// HMAC-SHA256 of `secret` keyed by `salt`. HMAC takes a key of any length, so this is
+/// never `None`; were it, the secret would match nothing.
+fn mac(salt: &[u8], secret: &str) -> Option<[u8; 32]> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(salt).ok()?;
     mac.update(secret.as_bytes());
-    mac.finalize().into_bytes().into()
+    Some(mac.finalize().into_bytes().into())
 }
 
 /// How a stored secret hash is verified.
@@ -168,7 +170,8 @@ fn verify_digest(hash: &str, secret: &str) -> bool {
     let (Ok(salt), Ok(expected)) = (hex::decode(salt), hex::decode(expected)) else {
         return false;
     };
-    salt.len() == SALT_LEN && bool::from(mac(&salt, secret).as_slice().ct_eq(&expected))
+    salt.len() == SALT_LEN
+        && mac(&salt, secret).is_some_and(|mac| bool::from(mac.as_slice().ct_eq(&expected)))
 }
 
 /// The fast digest a verified secret is remembered by.

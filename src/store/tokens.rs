@@ -184,7 +184,7 @@ impl TokenRow {
             secret_hash: self.secret_hash,
             scopes: from_json(&self.scopes)?,
             granular_scopes: from_json(&self.granular_scopes)?,
-            allowed_ips: parse_all::<IpNet>(&self.allowed_ips)?,
+            allowed_ips: addresses::<IpNet>(&self.allowed_ips)?,
             created_at: self.created_at,
             expires_at: self
                 .expires_at
@@ -196,7 +196,7 @@ impl TokenRow {
             revoked: self.revoked,
             revoked_at: self.revoked_at,
             last_used_at: self.last_used_at,
-            last_used_ips: parse_all::<IpAddr>(&self.last_used_ips)?,
+            last_used_ips: addresses::<IpAddr>(&self.last_used_ips)?,
             job: match (self.project_id, self.job_id, self.expires_unix) {
                 (Some(project_id), Some(job_id), Some(expires_unix)) => Some(JobRef {
                     project_id: from_db_id(project_id)?,
@@ -215,8 +215,8 @@ impl TokenRow {
     }
 }
 
-/// A JSON list of strings, each parsed as a `T`.
-fn parse_all<T: std::str::FromStr>(json: &str) -> Result<Vec<T>> {
+/// A column's JSON list of addresses (or networks), each parsed as a `T`.
+fn addresses<T: std::str::FromStr>(json: &str) -> Result<Vec<T>> {
     from_json::<Vec<String>>(json)?
         .into_iter()
         .map(|text| {
@@ -452,7 +452,7 @@ impl Store {
             let Some((last_used_at, ips)) = stored else {
                 continue;
             };
-            let ips = merge_ips(&used.ips, parse_all(&ips)?);
+            let ips = merge_ips(&used.ips, addresses(&ips)?);
             let at = last_used_at.map_or(used.at, |before| before.max(used.at));
             on_tx!(&mut tx.inner, tx => {
                 sqlx::query("UPDATE tokens SET last_used_at = $2, last_used_ips = $3 WHERE id = $1")
