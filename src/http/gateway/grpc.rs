@@ -68,22 +68,23 @@ impl ExtAuthz {
 
     /// The HTTP check's answer to this `CheckRequest` and its `x-patrol-key`.
     async fn answer(&self, key: Option<&str>, request: &CheckRequest) -> Response {
-        let verified = match key {
-            None => Err(ApiError::Unauthorized),
-            Some(key) => match self.state.service.verify_key(key).await {
-                // Every role may ask for decisions.
-                Ok(KeyVerdict::Valid { .. }) => Ok(()),
-                Ok(KeyVerdict::Invalid) => Err(ApiError::Unauthorized),
-                Err(e) => Err(ApiError::from(e)),
-            },
-        };
-        let decided = match verified.and_then(|()| original(request)) {
-            Ok((method, uri, headers)) => {
-                decide_original(&self.state, Gateway::Envoy, &method, &uri, &headers).await
-            }
-            Err(e) => Err(e),
-        };
-        decided.unwrap_or_else(IntoResponse::into_response)
+        self.decide(key, request)
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+    }
+
+    async fn decide(
+        &self,
+        key: Option<&str>,
+        request: &CheckRequest,
+    ) -> Result<Response, ApiError> {
+        let key = key.ok_or(ApiError::Unauthorized)?;
+        // Every role may ask for decisions.
+        if self.state.service.verify_key(key).await? == KeyVerdict::Invalid {
+            return Err(ApiError::Unauthorized);
+        }
+        let (method, uri, headers) = original(request)?;
+        decide_original(&self.state, Gateway::Envoy, &method, &uri, &headers).await
     }
 }
 
@@ -248,5 +249,154 @@ fn envoy_header(key: &str, value: &str) -> EnvoyHeader {
         key: key.to_owned(),
         value: value.to_owned(),
         ..EnvoyHeader::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::HeaderMap as EnvoyHeaders;
+    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+
+    use super::*;
+
+    fn request(http: HttpRequest) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request {
+                    http: Some(http),
+                    ..Request::default()
+                }),
+                ..AttributeContext::default()
+            }),
+        }
+    }
+
+    fn raw(headers: &[(&str, &[u8])]) -> Option<EnvoyHeaders> {
+        Some(EnvoyHeaders {
+            headers: headers
+                .iter()
+                .map(|(key, value)| EnvoyHeader {
+                    key: (*key).to_owned(),
+                    raw_value: value.to_vec(),
+                    ..EnvoyHeader::default()
+                })
+                .collect(),
+        })
+    }
+
+    fn field(result: Result<(Method, Uri, HeaderMap), ApiError>) -> Option<String> {
+        match result {
+            Err(ApiError::BadRequest { field, .. }) => field,
+            other => panic!("a 400 was expected, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_request_is_envoys_method_path_and_raw_headers() {
+        let (method, uri, headers) = original(&request(HttpRequest {
+            method: "POST".to_owned(),
+            path: "/api/v4/projects/42/issues?private_token=x".to_owned(),
+            header_map: raw(&[
+                (":path", b"/api/v4/elsewhere"),
+                (":method", b"GET"),
+                ("private-token", b"glpat-one"),
+                ("private-token", b"glpat-two"),
+                ("x-original-uri", b"/api/v4/projects/1/issues"),
+                ("X-Forwarded-Uri", b"/api/v4/projects/1/issues"),
+                ("x-forwarded-method", b"GET"),
+                ("x-original-method", b"GET"),
+                ("x-forwarded-for", b"10.0.0.1"),
+            ]),
+            // Ignored when the raw headers are there.
+            headers: [("authorization".to_owned(), "Bearer glpat-three".to_owned())].into(),
+            ..HttpRequest::default()
+        }))
+        .unwrap();
+        assert_eq!(method, Method::POST);
+        assert_eq!(
+            uri.to_string(),
+            "/v1/gateway/check/api/v4/projects/42/issues?private_token=x"
+        );
+        let tokens: Vec<_> = headers.get_all("private-token").iter().collect();
+        assert_eq!(
+            tokens,
+            ["glpat-one", "glpat-two"],
+            "a header sent twice stays two"
+        );
+        for gone in [
+            "x-original-uri",
+            "x-original-method",
+            "x-forwarded-uri",
+            "x-forwarded-method",
+            "authorization",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone}");
+        }
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(headers.len(), 3);
+    }
+
+    #[test]
+    fn without_raw_headers_the_joined_map_is_read() {
+        let (_, _, headers) = original(&request(HttpRequest {
+            method: "GET".to_owned(),
+            path: "/api/v4/user".to_owned(),
+            headers: [
+                ("private-token".to_owned(), "glpat-one,glpat-two".to_owned()),
+                (":authority".to_owned(), "gitlab.example".to_owned()),
+            ]
+            .into(),
+            ..HttpRequest::default()
+        }))
+        .unwrap();
+        // Joined as Envoy joins them: the credential reader refuses such a value.
+        assert_eq!(headers["private-token"], "glpat-one,glpat-two");
+        assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_read_is_a_400_naming_its_field() {
+        let http = |method: &str, path: &str| HttpRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            ..HttpRequest::default()
+        };
+        assert_eq!(
+            field(original(&CheckRequest::default())).as_deref(),
+            Some("attributes")
+        );
+        assert_eq!(
+            field(original(&request(http("G ET", "/api/v4/user")))).as_deref(),
+            Some("method")
+        );
+        for path in ["", "*", "http://gitlab.example/api/v4/user", "api/v4/user"] {
+            assert_eq!(
+                field(original(&request(http("GET", path)))).as_deref(),
+                Some("path"),
+                "{path}"
+            );
+        }
+        // A path Envoy's fields hold but a request line may not: read, then refused by
+        // the HTTP check's own reader, as the same path after /v1/gateway/check is.
+        let (method, uri, headers) = original(&request(http("GET", "/api/v4/\u{e9}"))).unwrap();
+        let refused = super::super::read::original(Gateway::Envoy, &method, &uri, &headers);
+        assert_eq!(refused.map_err(|e| e.field), Err("path"));
+        let bad_value = HttpRequest {
+            header_map: raw(&[("private-token", b"glpat-\n-x")]),
+            ..http("GET", "/api/v4/user")
+        };
+        assert_eq!(
+            field(original(&request(bad_value))).as_deref(),
+            Some("headers")
+        );
+        let bad_name = HttpRequest {
+            header_map: raw(&[("private token", b"glpat-x")]),
+            ..http("GET", "/api/v4/user")
+        };
+        assert_eq!(
+            field(original(&request(bad_name))).as_deref(),
+            Some("headers")
+        );
     }
 }
