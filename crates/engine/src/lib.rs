@@ -77,9 +77,10 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     if token.expires_at.is_some_and(|at| request.now >= at) {
         return deny(decision, Reason::TokenExpired, None);
     }
-    let Some(user) = snapshot.user(token.user_id).filter(|u| !u.blocked) else {
+    let Some(account) = snapshot.account(token.user_id).filter(|a| !a.user.blocked) else {
         return deny(decision, Reason::UserBlocked, None);
     };
+    let user = &account.user;
     if !token.ip_allowed(request.client_ip) {
         return deny(decision, Reason::IpNotAllowed, None);
     }
@@ -145,20 +146,21 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
         _ => None,
     };
 
-    // The top-level group is a walk over parent links; the user's level, which costs a
-    // lookup per ancestor, is worked out only when a step needs it, and then once.
-    let top = ns.map(|idx| snapshot.top_level(idx));
+    // The top-level group is read only by the steps that need it (legacy tokens, licensed
+    // features); the user's level, a walk up the tree, is worked out only when a step
+    // needs it, and then once.
+    let top = || ns.map(|idx| snapshot.top_level(idx));
     let mut member_level_cache = None;
     let mut member_level = || {
         *member_level_cache.get_or_insert_with(|| match ns {
-            Some(idx) => snapshot.member_level(token.user_id, idx),
+            Some(idx) => snapshot.level_of(account, idx),
             None => AccessLevel::NONE,
         })
     };
 
     // 9: top-level groups that enforce fine-grained tokens.
     if matches!(token.grant, Grant::Legacy { .. })
-        && let Some(policy) = top.and_then(|t| t.token_policy)
+        && let Some(policy) = top().and_then(|t| t.token_policy)
         && policy.enforce_fine_grained
         && policy.enforced_after.is_none_or(|at| request.now >= at)
     {
@@ -244,12 +246,12 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
     }
 
     // 14: licensed features.
-    if let Some(top) = top {
-        let plan = top.plan;
-        if let Some((id, _)) = permissions().find(|(_, p)| p.min_plan.is_some_and(|min| plan < min))
-        {
-            return deny(decision, Reason::PlanRequired, Some(id));
-        }
+    let unlicensed = |p: &Permission| {
+        p.min_plan
+            .is_some_and(|min| top().is_some_and(|top| top.plan < min))
+    };
+    if let Some((id, _)) = permissions().find(|(_, p)| unlicensed(p)) {
+        return deny(decision, Reason::PlanRequired, Some(id));
     }
 
     // 15: the user's role, or the public path.
@@ -449,8 +451,7 @@ fn covers(
     match (scope.access, target) {
         (AccessKind::User, Target::User) | (AccessKind::Instance, Target::Instance) => true,
         (AccessKind::PersonalProjects, Target::Namespace(idx, BoundaryKind::Project)) => snapshot
-            .ns(idx)
-            .parent
+            .parent(idx)
             .is_some_and(|p| snapshot.ns(p).kind == NsKind::User(user)),
         (AccessKind::AllMemberships, Target::Namespace(..)) => member_level >= AccessLevel::GUEST,
         (AccessKind::SelectedMemberships, Target::Namespace(idx, _)) => {

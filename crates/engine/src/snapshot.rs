@@ -40,8 +40,26 @@ id_type!(
 );
 
 /// Index of a namespace (group, project or personal namespace) in a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NsIdx(u32);
+
+impl NsIdx {
+    const NONE: u32 = u32::MAX;
+
+    fn at(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A namespace's place in the tree, kept apart from its record: the walks up the tree on
+/// the decision path read eight bytes per ancestor, and the top-level group is known
+/// without a walk. Kept current by `set_parent`, the only place a parent changes.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    /// `NsIdx::NONE` at the top.
+    parent: u32,
+    top: u32,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NsKind {
@@ -76,7 +94,6 @@ pub enum SnapshotError {
 #[derive(Debug, Clone)]
 pub(crate) struct Namespace {
     pub kind: NsKind,
-    pub parent: Option<NsIdx>,
     pub children: Vec<NsIdx>,
     pub path: String,
     pub full_path: String,
@@ -92,7 +109,6 @@ pub(crate) struct Namespace {
 /// no parent, so every decision on it denies.
 static GONE: Namespace = Namespace {
     kind: NsKind::Group(GroupId(0)),
-    parent: None,
     children: Vec::new(),
     path: String::new(),
     full_path: String::new(),
@@ -136,17 +152,54 @@ impl PathIndex {
     }
 }
 
+/// A user with what a decision needs of them in one place: one lookup gives the
+/// `blocked` and `admin` flags, the personal namespace and every direct membership.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub user: User,
+    pub personal: NsIdx,
+    /// Direct memberships, sorted by namespace (a user has tens, not thousands).
+    memberships: Vec<(NsIdx, AccessLevel)>,
+}
+
+impl Account {
+    fn direct(&self, idx: NsIdx) -> Option<AccessLevel> {
+        self.memberships
+            .binary_search_by_key(&idx, |&(ns, _)| ns)
+            .ok()
+            .and_then(|at| self.memberships.get(at))
+            .map(|&(_, level)| level)
+    }
+
+    fn set(&mut self, idx: NsIdx, level: Option<AccessLevel>) {
+        match (
+            self.memberships.binary_search_by_key(&idx, |&(ns, _)| ns),
+            level,
+        ) {
+            (Ok(at), Some(level)) => {
+                if let Some(entry) = self.memberships.get_mut(at) {
+                    entry.1 = level;
+                }
+            }
+            (Ok(at), None) => {
+                self.memberships.remove(at);
+            }
+            (Err(at), Some(level)) => self.memberships.insert(at, (idx, level)),
+            (Err(_), None) => {}
+        }
+    }
+}
+
 /// Everything `decide` reads. Cheap to read concurrently; mutate through `&mut`.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) users: FxHashMap<UserId, User>,
+    pub(crate) users: FxHashMap<UserId, Account>,
     pub(crate) namespaces: Vec<Namespace>,
+    links: Vec<Link>,
     pub(crate) groups: FxHashMap<GroupId, NsIdx>,
     pub(crate) projects: FxHashMap<ProjectId, NsIdx>,
-    pub(crate) personal: FxHashMap<UserId, NsIdx>,
     pub(crate) paths: PathIndex,
-    pub(crate) members: FxHashMap<(UserId, NsIdx), AccessLevel>,
     pub(crate) tokens: FxHashMap<TokenId, Token>,
     pub(crate) job_token_scopes: FxHashMap<NsIdx, JobTokenScope>,
 }
@@ -157,11 +210,10 @@ impl Snapshot {
             catalog,
             users: FxHashMap::default(),
             namespaces: Vec::new(),
+            links: Vec::new(),
             groups: FxHashMap::default(),
             projects: FxHashMap::default(),
-            personal: FxHashMap::default(),
             paths: PathIndex::default(),
-            members: FxHashMap::default(),
             tokens: FxHashMap::default(),
             job_token_scopes: FxHashMap::default(),
         }
@@ -172,6 +224,10 @@ impl Snapshot {
     }
 
     pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.get(&id).map(|a| &a.user)
+    }
+
+    pub(crate) fn account(&self, id: UserId) -> Option<&Account> {
         self.users.get(&id)
     }
 
@@ -182,22 +238,33 @@ impl Snapshot {
     /// A namespace by its index; an index this snapshot never gave out reads as a
     /// removed namespace, so a foreign id denies instead of panicking.
     pub(crate) fn ns(&self, idx: NsIdx) -> &Namespace {
-        self.namespaces.get(idx.0 as usize).unwrap_or(&GONE)
+        self.namespaces.get(idx.at()).unwrap_or(&GONE)
     }
 
     fn ns_mut(&mut self, idx: NsIdx) -> Option<&mut Namespace> {
-        self.namespaces.get_mut(idx.0 as usize)
+        self.namespaces.get_mut(idx.at())
+    }
+
+    pub(crate) fn parent(&self, idx: NsIdx) -> Option<NsIdx> {
+        self.links
+            .get(idx.at())
+            .filter(|link| link.parent != NsIdx::NONE)
+            .map(|link| NsIdx(link.parent))
+    }
+
+    /// The namespace's top-level ancestor (itself when it has no parent), without a walk.
+    pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
+        self.ns(self.links.get(idx.at()).map_or(idx, |link| NsIdx(link.top)))
+    }
+
+    /// The namespace and its ancestors' indexes, nearest first.
+    fn up(&self, idx: NsIdx) -> impl Iterator<Item = NsIdx> + '_ {
+        std::iter::successors(Some(idx), |&i| self.parent(i))
     }
 
     /// The namespace and its ancestors, nearest first.
     pub(crate) fn ancestry(&self, idx: NsIdx) -> impl Iterator<Item = (NsIdx, &Namespace)> {
-        let mut next = Some(idx);
-        std::iter::from_fn(move || {
-            let idx = next?;
-            let ns = self.ns(idx);
-            next = ns.parent;
-            Some((idx, ns))
-        })
+        self.up(idx).map(|i| (i, self.ns(i)))
     }
 
     /// The id of a namespace: its project's, group's or (personal namespaces) user's.
@@ -223,13 +290,23 @@ impl Snapshot {
     /// The direct and inherited access level of `user` on a namespace (owner of their
     /// own personal namespace).
     pub(crate) fn member_level(&self, user: UserId, idx: NsIdx) -> AccessLevel {
+        self.account(user)
+            .map_or(AccessLevel::NONE, |account| self.level_of(account, idx))
+    }
+
+    /// `member_level` for a user already looked up: one walk up the tree, stopping at
+    /// owner, which nothing above can raise.
+    pub(crate) fn level_of(&self, account: &Account, idx: NsIdx) -> AccessLevel {
         let mut best = AccessLevel::NONE;
-        for (i, ns) in self.ancestry(idx) {
-            if ns.kind == NsKind::User(user) {
+        for i in self.up(idx) {
+            if i == account.personal {
                 return AccessLevel::OWNER;
             }
-            if let Some(&level) = self.members.get(&(user, i)) {
+            if let Some(level) = account.direct(i) {
                 best = best.max(level);
+                if best == AccessLevel::OWNER {
+                    break;
+                }
             }
         }
         best
@@ -240,7 +317,7 @@ impl Snapshot {
     /// 404 rather than 403, so that a denial says nothing about what exists.
     pub fn visible_to(&self, user: UserId, idx: NsIdx) -> bool {
         self.ns(idx).visibility != Visibility::Private
-            || self.users.get(&user).is_some_and(|u| u.admin)
+            || self.user(user).is_some_and(|u| u.admin)
             || self.member_level(user, idx) > AccessLevel::NONE
     }
 
@@ -256,57 +333,56 @@ impl Snapshot {
         Some(self.member_level(user, idx))
     }
 
-    /// The namespace's top-level ancestor (itself when it has no parent).
-    pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
-        let mut ns = self.ns(idx);
-        while let Some(parent) = ns.parent {
-            ns = self.ns(parent);
-        }
-        ns
-    }
-
     // ---- users ----
 
     pub fn upsert_user(&mut self, id: UserId, user: User) -> Result<(), SnapshotError> {
-        match self.personal.get(&id).copied() {
+        match self.users.get(&id).map(|a| a.personal) {
             Some(idx) => {
                 if self.ns(idx).path != user.username {
                     self.rename(idx, user.username.clone())?;
                 }
+                if let Some(account) = self.users.get_mut(&id) {
+                    account.user = user;
+                }
             }
             None => {
                 self.claim_path(&user.username, None)?;
-                let idx = self.push(Namespace {
-                    kind: NsKind::User(id),
-                    parent: None,
-                    children: Vec::new(),
-                    path: user.username.clone(),
-                    full_path: user.username.clone(),
-                    visibility: Visibility::Public,
-                    plan: Plan::Free,
-                    features: Vec::new(),
-                    token_policy: None,
-                    alive: true,
-                });
+                let idx = self.push(
+                    Namespace {
+                        kind: NsKind::User(id),
+                        children: Vec::new(),
+                        path: user.username.clone(),
+                        full_path: user.username.clone(),
+                        visibility: Visibility::Public,
+                        plan: Plan::Free,
+                        features: Vec::new(),
+                        token_policy: None,
+                        alive: true,
+                    },
+                    None,
+                );
                 self.paths.insert(&user.username, idx);
-                self.personal.insert(id, idx);
+                let account = Account {
+                    user,
+                    personal: idx,
+                    memberships: Vec::new(),
+                };
+                self.users.insert(id, account);
             }
         }
-        self.users.insert(id, user);
         Ok(())
     }
 
     /// Removes a user without personal projects, with their memberships.
     pub fn remove_user(&mut self, id: UserId) -> Result<(), SnapshotError> {
-        let idx = *self
-            .personal
+        let idx = self
+            .users
             .get(&id)
-            .ok_or(SnapshotError::UnknownUser(id.0))?;
+            .ok_or(SnapshotError::UnknownUser(id.0))?
+            .personal;
         if !self.ns(idx).children.is_empty() {
             return Err(SnapshotError::UserHasProjects(id.0));
         }
-        self.members.retain(|&(user, _), _| user != id);
-        self.personal.remove(&id);
         self.users.remove(&id);
         self.bury(idx);
         Ok(())
@@ -377,7 +453,7 @@ impl Snapshot {
             .groups
             .get(&id)
             .ok_or(SnapshotError::UnknownGroup(id.0))?;
-        if self.ns(idx).parent.is_some() {
+        if self.parent(idx).is_some() {
             return Err(SnapshotError::NotTopLevel(id.0));
         }
         if let Some(ns) = self.ns_mut(idx) {
@@ -398,10 +474,12 @@ impl Snapshot {
                 .groups
                 .get(&g)
                 .ok_or(SnapshotError::UnknownGroup(g.0))?,
-            Owner::User(u) => *self
-                .personal
-                .get(&u)
-                .ok_or(SnapshotError::UnknownUser(u.0))?,
+            Owner::User(u) => {
+                self.users
+                    .get(&u)
+                    .ok_or(SnapshotError::UnknownUser(u.0))?
+                    .personal
+            }
         };
         self.check_visibility(&spec.path, spec.visibility, Some(parent))?;
         let existing = self.projects.get(&id).copied();
@@ -485,13 +563,11 @@ impl Snapshot {
         user: UserId,
         level: Option<AccessLevel>,
     ) -> Result<(), SnapshotError> {
-        if !self.users.contains_key(&user) {
-            return Err(SnapshotError::UnknownUser(user.0));
-        }
-        match level {
-            Some(level) => self.members.insert((user, idx), level),
-            None => self.members.remove(&(user, idx)),
-        };
+        let account = self
+            .users
+            .get_mut(&user)
+            .ok_or(SnapshotError::UnknownUser(user.0))?;
+        account.set(idx, level);
         Ok(())
     }
 
@@ -511,10 +587,34 @@ impl Snapshot {
 
     // ---- internals ----
 
-    fn push(&mut self, ns: Namespace) -> NsIdx {
-        let idx = NsIdx(u32::try_from(self.namespaces.len()).unwrap_or(u32::MAX));
+    fn push(&mut self, ns: Namespace, parent: Option<NsIdx>) -> NsIdx {
+        let idx = NsIdx(u32::try_from(self.namespaces.len()).unwrap_or(NsIdx::NONE));
         self.namespaces.push(ns);
+        self.links.push(Link {
+            parent: NsIdx::NONE,
+            top: idx.0,
+        });
+        self.set_parent(idx, parent);
         idx
+    }
+
+    /// Gives a namespace its parent, and its subtree their top-level group.
+    fn set_parent(&mut self, idx: NsIdx, parent: Option<NsIdx>) {
+        let top = parent.map_or(idx, |p| self.top_index(p));
+        if let Some(link) = self.links.get_mut(idx.at()) {
+            link.parent = parent.map_or(NsIdx::NONE, |p| p.0);
+        }
+        let mut stack = vec![idx];
+        while let Some(i) = stack.pop() {
+            if let Some(link) = self.links.get_mut(i.at()) {
+                link.top = top.0;
+            }
+            stack.extend(self.ns(i).children.iter().copied());
+        }
+    }
+
+    fn top_index(&self, idx: NsIdx) -> NsIdx {
+        self.links.get(idx.at()).map_or(idx, |link| NsIdx(link.top))
     }
 
     fn check_visibility(
@@ -557,25 +657,27 @@ impl Snapshot {
         let full_path = self.full_path_under(parent, path);
         self.claim_path(&full_path, existing)?;
         let Some(idx) = existing else {
-            let idx = self.push(Namespace {
-                kind,
+            let idx = self.push(
+                Namespace {
+                    kind,
+                    children: Vec::new(),
+                    path: path.to_owned(),
+                    full_path: full_path.clone(),
+                    visibility: Visibility::Private,
+                    plan: Plan::Free,
+                    features: Vec::new(),
+                    token_policy: None,
+                    alive: true,
+                },
                 parent,
-                children: Vec::new(),
-                path: path.to_owned(),
-                full_path: full_path.clone(),
-                visibility: Visibility::Private,
-                plan: Plan::Free,
-                features: Vec::new(),
-                token_policy: None,
-                alive: true,
-            });
+            );
             if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
                 p.children.push(idx);
             }
             self.paths.insert(&full_path, idx);
             return Ok(idx);
         };
-        let old_parent = self.ns(idx).parent;
+        let old_parent = self.parent(idx);
         if old_parent != parent {
             if let Some(p) = old_parent.and_then(|p| self.ns_mut(p)) {
                 p.children.retain(|&c| c != idx);
@@ -583,9 +685,7 @@ impl Snapshot {
             if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
                 p.children.push(idx);
             }
-            if let Some(ns) = self.ns_mut(idx) {
-                ns.parent = parent;
-            }
+            self.set_parent(idx, parent);
         }
         if self.ns(idx).full_path != full_path {
             self.rename(idx, path.to_owned())?;
@@ -595,14 +695,14 @@ impl Snapshot {
 
     /// Gives a namespace a new last path segment and recomputes its subtree's paths.
     fn rename(&mut self, idx: NsIdx, path: String) -> Result<(), SnapshotError> {
-        let full_path = self.full_path_under(self.ns(idx).parent, &path);
+        let full_path = self.full_path_under(self.parent(idx), &path);
         self.claim_path(&full_path, Some(idx))?;
         if let Some(ns) = self.ns_mut(idx) {
             ns.path = path;
         }
         let mut stack = vec![idx];
         while let Some(i) = stack.pop() {
-            let new_path = self.full_path_under(self.ns(i).parent, &self.ns(i).path);
+            let new_path = self.full_path_under(self.parent(i), &self.ns(i).path);
             let old_path = self
                 .ns_mut(i)
                 .map(|ns| std::mem::replace(&mut ns.full_path, new_path.clone()))
@@ -617,20 +717,19 @@ impl Snapshot {
     }
 
     fn bury(&mut self, idx: NsIdx) {
-        let (parent, full_path) = {
-            let ns = self.ns(idx);
-            (ns.parent, ns.full_path.clone())
-        };
+        let (parent, full_path) = (self.parent(idx), self.ns(idx).full_path.clone());
         if let Some(p) = parent.and_then(|p| self.ns_mut(p)) {
             p.children.retain(|&c| c != idx);
         }
         if self.paths.get(&full_path) == Some(idx) {
             self.paths.remove(&full_path);
         }
-        self.members.retain(|&(_, i), _| i != idx);
+        for account in self.users.values_mut() {
+            account.set(idx, None);
+        }
         if let Some(ns) = self.ns_mut(idx) {
             ns.alive = false;
-            ns.parent = None;
         }
+        self.set_parent(idx, None);
     }
 }
