@@ -160,7 +160,7 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
 
     // 9: top-level groups that enforce fine-grained tokens.
     if matches!(token.grant, Grant::Legacy { .. })
-        && let Some(policy) = top().and_then(|t| t.token_policy)
+        && let Some(policy) = ns.and_then(|idx| snapshot.token_policy(idx))
         && policy.enforce_fine_grained
         && policy.enforced_after.is_none_or(|at| request.now >= at)
     {

@@ -101,7 +101,6 @@ pub(crate) struct Namespace {
     pub plan: Plan,
     /// Per catalog feature; empty means every feature is `enabled`.
     pub features: Vec<FeatureAccess>,
-    pub token_policy: Option<TokenPolicy>,
     pub alive: bool,
 }
 
@@ -115,7 +114,6 @@ static GONE: Namespace = Namespace {
     visibility: Visibility::Private,
     plan: Plan::Free,
     features: Vec::new(),
-    token_policy: None,
     alive: false,
 };
 
@@ -200,6 +198,8 @@ pub struct Snapshot {
     pub(crate) groups: FxHashMap<GroupId, NsIdx>,
     pub(crate) projects: FxHashMap<ProjectId, NsIdx>,
     pub(crate) paths: PathIndex,
+    /// By top-level group; few groups have one, so the map stays in cache.
+    pub(crate) token_policies: FxHashMap<NsIdx, TokenPolicy>,
     pub(crate) tokens: FxHashMap<TokenId, Token>,
     pub(crate) job_token_scopes: FxHashMap<NsIdx, JobTokenScope>,
 }
@@ -214,6 +214,7 @@ impl Snapshot {
             groups: FxHashMap::default(),
             projects: FxHashMap::default(),
             paths: PathIndex::default(),
+            token_policies: FxHashMap::default(),
             tokens: FxHashMap::default(),
             job_token_scopes: FxHashMap::default(),
         }
@@ -254,7 +255,12 @@ impl Snapshot {
 
     /// The namespace's top-level ancestor (itself when it has no parent), without a walk.
     pub(crate) fn top_level(&self, idx: NsIdx) -> &Namespace {
-        self.ns(self.links.get(idx.at()).map_or(idx, |link| NsIdx(link.top)))
+        self.ns(self.top_index(idx))
+    }
+
+    /// The token policy of the namespace's top-level group.
+    pub(crate) fn token_policy(&self, idx: NsIdx) -> Option<&TokenPolicy> {
+        self.token_policies.get(&self.top_index(idx))
     }
 
     /// The namespace and its ancestors' indexes, nearest first.
@@ -356,7 +362,6 @@ impl Snapshot {
                         visibility: Visibility::Public,
                         plan: Plan::Free,
                         features: Vec::new(),
-                        token_policy: None,
                         alive: true,
                     },
                     None,
@@ -437,6 +442,7 @@ impl Snapshot {
             return Err(SnapshotError::NotEmpty(id.0));
         }
         self.groups.remove(&id);
+        self.token_policies.remove(&idx);
         for scope in self.job_token_scopes.values_mut() {
             scope.groups.remove(&id);
         }
@@ -456,9 +462,10 @@ impl Snapshot {
         if self.parent(idx).is_some() {
             return Err(SnapshotError::NotTopLevel(id.0));
         }
-        if let Some(ns) = self.ns_mut(idx) {
-            ns.token_policy = policy;
-        }
+        match policy {
+            Some(policy) => self.token_policies.insert(idx, policy),
+            None => self.token_policies.remove(&idx),
+        };
         Ok(())
     }
 
@@ -489,6 +496,10 @@ impl Snapshot {
             if let Some(slot) = features.get_mut(feature.index()) {
                 *slot = *access;
             }
+        }
+        if features.iter().all(|&f| f == FeatureAccess::Enabled) {
+            // Most projects: nothing to read on the decision path.
+            features = Vec::new();
         }
         if let Some(ns) = self.ns_mut(idx) {
             ns.visibility = spec.visibility;
@@ -666,7 +677,6 @@ impl Snapshot {
                     visibility: Visibility::Private,
                     plan: Plan::Free,
                     features: Vec::new(),
-                    token_policy: None,
                     alive: true,
                 },
                 parent,
