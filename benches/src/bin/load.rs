@@ -14,10 +14,15 @@
 //! default cost), each used for the first time after a restart, `--connections` at a
 //! time.
 //!
+//! `--gateway-cost` measures only what patrol costs a gateway: nginx and Envoy in front
+//! of a small upstream, without patrol and with it as docs/gateway/ configures them
+//! (`load/gateway.rs`).
+//!
 //! ```sh
 //! cargo build --release
 //! cargo run --release -p patrol-benches --bin load                       # SQLite, small world
 //! cargo run --release -p patrol-benches --bin load -- --cold 10000        # restart cost
+//! cargo run --release -p patrol-benches --bin load -- --gateway-cost     # nginx, Envoy
 //! cargo run --release -p patrol-benches --bin load -- --scale postgres://postgres@127.0.0.1/patrol_load
 //! ```
 //!
@@ -43,6 +48,10 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+// A module of its own directory, beside this binary (not a binary of its own).
+#[path = "load/gateway.rs"]
+mod gateway;
+
 const ADMIN_KEY: &str = "load-harness-admin-key-0123456789";
 
 #[derive(Debug)]
@@ -56,6 +65,8 @@ struct Options {
     usage: bool,
     /// Only measure first uses after a restart, of this many tokens.
     cold: Option<usize>,
+    /// Only measure nginx and Envoy with and without patrol (`gateway.rs`).
+    gateway_cost: bool,
 }
 
 fn options() -> Options {
@@ -67,6 +78,7 @@ fn options() -> Options {
         max_requests: 5_000_000,
         usage: false,
         cold: None,
+        gateway_cost: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -79,8 +91,9 @@ fn options() -> Options {
             "--max-requests" => o.max_requests = value().parse().unwrap(),
             "--usage" => o.usage = true,
             "--cold" => o.cold = Some(value().parse().unwrap()),
+            "--gateway-cost" => o.gateway_cost = true,
             other => panic!(
-                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N --usage --cold N"
+                "unknown argument {other}; use --binary PATH --scale POSTGRES_URL --seconds N --connections N --max-requests N --usage --cold N --gateway-cost"
             ),
         }
     }
@@ -165,6 +178,17 @@ async fn once(address: SocketAddr, call: &Call) -> (u16, serde_json::Value) {
 /// Closed loop: `connections` clients send back to back until the time or the count
 /// is up. Returns requests per second; any answer but `expect` stops the run.
 async fn saturate(address: SocketAddr, call: &Call, expect: u16, o: &Options) -> f64 {
+    let (requests, elapsed) = closed_loop(address, call, expect, o).await;
+    requests as f64 / elapsed.as_secs_f64()
+}
+
+/// `saturate`'s loop: returns how many requests were answered, and in what time.
+async fn closed_loop(
+    address: SocketAddr,
+    call: &Call,
+    expect: u16,
+    o: &Options,
+) -> (u64, Duration) {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let started = Instant::now();
@@ -184,7 +208,7 @@ async fn saturate(address: SocketAddr, call: &Call, expect: u16, o: &Options) ->
     for task in tasks {
         task.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    (done.load(Ordering::Relaxed), started.elapsed())
 }
 
 /// Open loop at `rate` requests per second. Returns each request's latency, from when
@@ -252,18 +276,25 @@ impl Drop for Server {
 }
 
 fn start(o: &Options, database_url: &str, address: SocketAddr) -> Server {
-    start_with(o, database_url, address, true)
+    start_with(o, database_url, address, &[])
 }
 
-fn start_with(o: &Options, database_url: &str, address: SocketAddr, track_usage: bool) -> Server {
+/// Starts patrol with `env` over the harness's settings.
+fn start_with(
+    o: &Options,
+    database_url: &str,
+    address: SocketAddr,
+    env: &[(&str, &str)],
+) -> Server {
     let child = Command::new(&o.binary)
         .arg("serve")
-        .env("PATROL_TRACK_USAGE", track_usage.to_string())
+        .env("PATROL_TRACK_USAGE", "true")
         .env("PATROL_LISTEN", address.to_string())
         .env("PATROL_GRPC_LISTEN", grpc_address(address).to_string())
         .env("PATROL_DATABASE_URL", database_url)
         .env("PATROL_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -398,6 +429,11 @@ async fn run(o: Options) {
     }
     if let Some(n) = o.cold {
         cold(&o, address, &dir, n).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    if o.gateway_cost {
+        gateway::cost(&o, address, &dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -555,7 +591,8 @@ async fn usage(o: &Options, address: SocketAddr, dir: &std::path::Path) {
     let mut rates = [Vec::new(), Vec::new()];
     for _round in 0..3 {
         for track in [false, true] {
-            let server = start_with(o, &database_url, address, track);
+            let track_usage = [("PATROL_TRACK_USAGE", if track { "true" } else { "false" })];
+            let server = start_with(o, &database_url, address, &track_usage);
             wait_ready(address).await;
             // Warm the token's verification before measuring.
             assert_eq!(once(address, &call).await.0, 200);
