@@ -146,9 +146,9 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
         _ => None,
     };
 
-    // The top-level group is read only by the steps that need it (legacy tokens, licensed
-    // features); the user's level, a walk up the tree, is worked out only when a step
-    // needs it, and then once.
+    // The top-level group is read only by the licensed-features step (its token policy,
+    // for legacy tokens, is in a small map of its own); the user's level, a walk up the
+    // tree, is worked out only when a step needs it, and then once.
     let top = || ns.map(|idx| snapshot.top_level(idx));
     let mut member_level_cache = None;
     let mut member_level = || {
