@@ -268,7 +268,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-
 struct Server(Child);
 
 impl Drop for Server {

@@ -29,8 +29,8 @@ use tokio::net::TcpStream;
 
 use super::gateways::{self, Kind, Wiring};
 use super::{
-    ADMIN_KEY, Call, Options, Server, at_rate, closed_loop, connect, grpc_address,
-    percentile, send, small_world, start, start_with, wait_ready,
+    ADMIN_KEY, Call, Options, Server, at_rate, closed_loop, connect, grpc_address, percentile,
+    send, small_world, start, start_with, wait_ready,
 };
 
 /// The request every variant proxies: user 1 reads the issues of project 1, allowed.
