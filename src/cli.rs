@@ -92,11 +92,16 @@ enum CatalogCommand {
         #[arg(long)]
         html: bool,
     },
-    /// Check which operations of an OpenAPI 2/3 spec (JSON or YAML) the catalog covers.
+    /// Check which operations of an OpenAPI 2/3 spec (JSON or YAML), or which query
+    /// fields, mutations and object types of a GraphQL schema (SDL), the catalog covers.
+    #[command(group(clap::ArgGroup::new("spec").required(true).args(["openapi", "graphql"])))]
     Coverage {
         #[arg(long, value_name = "SPEC")]
-        openapi: PathBuf,
-        /// Pass when at least this percentage is covered or skipped, even with gaps.
+        openapi: Option<PathBuf>,
+        #[arg(long, value_name = "SCHEMA")]
+        graphql: Option<PathBuf>,
+        /// Pass when at least this percentage is covered or skipped, even with gaps (of
+        /// the query fields and mutations, for a GraphQL schema).
         #[arg(long, value_name = "N")]
         min: Option<f64>,
     },
@@ -117,7 +122,16 @@ pub fn main() -> ExitCode {
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
             CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
-            CatalogCommand::Coverage { openapi, min } => coverage(dir.as_deref(), &openapi, min),
+            CatalogCommand::Coverage {
+                openapi,
+                graphql,
+                min,
+            } => match (openapi, graphql) {
+                (Some(spec), _) => coverage(dir.as_deref(), &spec, min),
+                (None, Some(schema)) => graphql_coverage(dir.as_deref(), &schema, min),
+                // clap requires one of them.
+                (None, None) => ExitCode::FAILURE,
+            },
         },
     }
 }
@@ -199,22 +213,51 @@ fn coverage(dir: Option<&Path>, spec: &Path, min: Option<f64>) -> ExitCode {
         }
     };
     print!("{report}");
-    let missing = report.missing().count();
+    verdict(
+        report.missing().count(),
+        report.percent(),
+        min,
+        "operation(s)",
+    )
+}
+
+/// Passes with nothing missing, or with `min` given, when at least `min` percent is
+/// covered or skipped.
+fn verdict(missing: usize, percent: f64, min: Option<f64>, what: &str) -> ExitCode {
     let pass = match min {
-        Some(min) => report.percent() >= min,
+        Some(min) => percent >= min,
         None => missing == 0,
     };
     if pass {
         ExitCode::SUCCESS
     } else {
         eprintln!(
-            "error: {missing} operation(s) missing, {:.1}% covered or skipped{}",
-            report.percent(),
+            "error: {missing} {what} missing, {percent:.1}% covered or skipped{}",
             min.map(|m| format!(", below the minimum of {m}%"))
                 .unwrap_or_default()
         );
         ExitCode::FAILURE
     }
+}
+
+fn graphql_coverage(dir: Option<&Path>, schema: &Path, min: Option<f64>) -> ExitCode {
+    let Some(catalog) = load_or_report(dir) else {
+        return ExitCode::FAILURE;
+    };
+    let report = match catalog::graphql::report_file(&catalog, schema) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{report}");
+    verdict(
+        report.missing().count(),
+        report.percent(),
+        min,
+        "query field(s) and mutation(s)",
+    )
 }
 
 fn serve(config: Option<&Path>, migrate: bool) -> ExitCode {

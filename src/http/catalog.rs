@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
+use crate::catalog::graphql::{GraphqlBoundary, GraphqlEntry, GraphqlTarget};
 use crate::catalog::{Catalog, Permission};
 
 pub fn router() -> Router<AppState> {
@@ -40,7 +41,39 @@ struct PermissionView<'c> {
     job_token_policy: Option<&'c str>,
     legacy_scopes: Vec<&'c str>,
     routes: Vec<RouteView<'c>>,
-    graphql: &'c [String],
+    graphql: Vec<GraphqlView>,
+}
+
+/// A GraphQL field or object type that needs the permission, as GitLab's
+/// `authorize_granular_token` directive declares it.
+#[derive(Debug, Serialize, ToSchema)]
+struct GraphqlView {
+    /// `Query.project`, `Mutation.createIssue`, `Project.issues` or an object type.
+    element: String,
+    /// `field` or `type`.
+    kind: &'static str,
+    /// The boundary's type, when the entry names one; absent, the parent object's.
+    boundary_type: Option<&'static str>,
+    /// The argument holding the boundary's full path, id or global id
+    /// (`input.projectPath`: a field of an input object); absent, the parent object.
+    boundary_argument: Option<String>,
+}
+
+fn graphql_view(entry: &GraphqlEntry) -> GraphqlView {
+    let (boundary_type, boundary_argument) = match &entry.boundary {
+        GraphqlBoundary::Parent(kind) => (kind.map(|k| k.as_str()), None),
+        GraphqlBoundary::Argument { kind, path } => (Some(kind.as_str()), Some(path.join("."))),
+        GraphqlBoundary::Fixed(kind) => (Some(kind.as_str()), None),
+    };
+    GraphqlView {
+        element: entry.target.to_string(),
+        kind: match entry.target {
+            GraphqlTarget::Field { .. } => "field",
+            GraphqlTarget::Type(_) => "type",
+        },
+        boundary_type,
+        boundary_argument,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,7 +115,7 @@ fn view<'c>(catalog: &'c Catalog, p: &'c Permission) -> PermissionView<'c> {
             .iter()
             .map(|(method, path)| RouteView { method, path })
             .collect(),
-        graphql: &p.graphql,
+        graphql: p.graphql.iter().map(graphql_view).collect(),
     }
 }
 

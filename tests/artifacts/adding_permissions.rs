@@ -55,6 +55,46 @@ fn worked_example_passes_the_catalog_check() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The page's GraphQL example is an entry of the shipped catalog, as the page reads it.
+#[test]
+fn graphql_example_is_in_the_shipped_catalog() {
+    use patrol::catalog::graphql::{GraphqlBoundary, GraphqlTarget};
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/adding-permissions.md"),
+    )
+    .unwrap();
+    let example = yaml_blocks(&doc)
+        .into_iter()
+        .find(|block| block.contains("graphql:"))
+        .expect("the page shows a GraphQL entry");
+    assert_eq!(
+        example,
+        "  - name: update_issue\n    graphql:\n      - field: Mutation.issueSetConfidential\n        \
+         boundary: {type: project, argument: input.projectPath}\n"
+    );
+    let catalog = patrol::catalog::load_embedded().unwrap();
+    let update = catalog.permission_by_name("update_issue").unwrap();
+    let entry = update
+        .graphql
+        .iter()
+        .find(|e| e.target.to_string() == "Mutation.issueSetConfidential")
+        .expect("update_issue lists Mutation.issueSetConfidential");
+    assert_eq!(
+        entry.target,
+        GraphqlTarget::Field {
+            parent: "Mutation".to_owned(),
+            field: "issueSetConfidential".to_owned()
+        }
+    );
+    assert_eq!(
+        entry.boundary,
+        GraphqlBoundary::Argument {
+            kind: patrol::domain::BoundaryKind::Project,
+            path: vec!["input".to_owned(), "projectPath".to_owned()]
+        }
+    );
+}
+
 fn yaml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;

@@ -207,6 +207,11 @@ const BROKEN: &[(&str, &[Expected])] = &[
         "unknown_feature",
         &[at(V::UnknownFeature, MR, 22, &["`merge_request`"])],
     ),
+    // A GraphQL field the catalog's schema does not have.
+    (
+        "invalid_graphql",
+        &[at(V::InvalidGraphql, ISSUE, 18, &["`Project`", "`issuez`"])],
+    ),
     (
         "unknown_skip_reason",
         &[at(
@@ -607,7 +612,7 @@ fn each_broken_fixture_is_the_valid_one_with_one_file_changed() {
 
 /// Each kind once; the match fails to compile when a kind is added, so that it gets a
 /// fixture too.
-const ALL_KINDS: [V; 17] = [
+const ALL_KINDS: [V; 18] = [
     V::Syntax,
     V::UnknownFile,
     V::InvalidName,
@@ -625,6 +630,7 @@ const ALL_KINDS: [V; 17] = [
     V::UnknownSkipReason,
     V::UnknownScopeTarget,
     V::UnknownAccess,
+    V::InvalidGraphql,
 ];
 
 const fn listed_in_all_kinds(kind: V) -> bool {
@@ -645,7 +651,8 @@ const fn listed_in_all_kinds(kind: V) -> bool {
         | V::UnknownJobTokenPolicy
         | V::UnknownSkipReason
         | V::UnknownScopeTarget
-        | V::UnknownAccess => true,
+        | V::UnknownAccess
+        | V::InvalidGraphql => true,
     }
 }
 

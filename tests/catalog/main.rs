@@ -4,6 +4,8 @@
 //!   the valid fixture catalog per defect, and the command's exit codes.
 //! - `coverage`: OpenAPI 2 and 3 specs (JSON and YAML) against the fixture catalog, with
 //!   exact statuses, percentages and exit codes.
+//! - `graphql`: GraphQL entries checked against the catalog's schema, and
+//!   `coverage --graphql` on the fixture schema and on the shipped one.
 //! - `shipped`: the catalog embedded in the binary loads, and covers what the design
 //!   guarantees.
 #![allow(
@@ -15,6 +17,7 @@
 
 mod check;
 mod coverage;
+mod graphql;
 mod shipped;
 
 use std::path::{Path, PathBuf};

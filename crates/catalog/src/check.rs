@@ -27,6 +27,9 @@ pub enum ViolationKind {
     UnknownSkipReason,
     UnknownScopeTarget,
     UnknownAccess,
+    /// A GraphQL entry or skip the schema does not have, or that names no boundary the
+    /// permission applies to; or a schema that does not parse.
+    InvalidGraphql,
 }
 
 impl ViolationKind {
@@ -49,6 +52,7 @@ impl ViolationKind {
             Self::UnknownSkipReason => "unknown_skip_reason",
             Self::UnknownScopeTarget => "unknown_scope_target",
             Self::UnknownAccess => "unknown_access",
+            Self::InvalidGraphql => "invalid_graphql",
         }
     }
 }

@@ -2,9 +2,11 @@
 //! boundary, then category, then resource, as Markdown and as HTML. Both are rendered
 //! from one list of sections, so they cannot disagree.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::graphql::GraphqlTarget;
 use super::{Catalog, Permission, RouteKind};
 use crate::domain::BoundaryKind;
 
@@ -22,7 +24,7 @@ const COLUMNS: [&str; 7] = [
 struct Row<'c> {
     permission: &'c Permission,
     method: &'c str,
-    path: &'c str,
+    path: Cow<'c, str>,
     min_role: &'static str,
     job_token_policy: &'c str,
     scopes: String,
@@ -66,14 +68,20 @@ fn sections(catalog: &Catalog) -> Sections<'_> {
                 .routes
                 .iter()
                 .filter(|(method, path)| route_acts_on(catalog, method, path, boundary))
-                .map(|(method, path)| row(method.as_str(), path.as_str()))
+                .map(|(method, path)| row(method.as_str(), Cow::Borrowed(path.as_str())))
                 .collect();
             // GraphQL fields are listed once, under the permission's first boundary.
             if p.boundary_kinds().next() == Some(boundary) {
-                rows.extend(p.graphql.iter().map(|field| row("GraphQL", field.as_str())));
+                rows.extend(p.graphql.iter().map(|g| {
+                    let kind = match g.target {
+                        GraphqlTarget::Field { .. } => "GraphQL field",
+                        GraphqlTarget::Type(_) => "GraphQL type",
+                    };
+                    row(kind, Cow::Owned(g.target.to_string()))
+                }));
             }
             if rows.is_empty() {
-                rows.push(row("", ""));
+                rows.push(row("", Cow::Borrowed("")));
             }
             categories
                 .entry(p.category.as_str())
@@ -140,7 +148,7 @@ pub fn markdown(catalog: &Catalog) -> String {
                         code(&r.permission.name),
                         r.permission.action,
                         r.method,
-                        code(r.path),
+                        code(&r.path),
                         r.min_role,
                         code(r.job_token_policy),
                         r.scopes,
@@ -156,7 +164,42 @@ pub fn markdown(catalog: &Catalog) -> String {
     for s in &catalog.skipped_routes {
         let _ = writeln!(out, "| {} | `{}` | {} |", s.method, s.path, s.reason);
     }
+    let _ = writeln!(out, "\n## GraphQL\n");
+    let _ = writeln!(
+        out,
+        "Fields and object types of `graphql/schema.graphql` that need a permission, and \
+         where each one's boundary comes from.\n"
+    );
+    let _ = writeln!(out, "| Element | Permission | Boundary |\n|---|---|---|");
+    for (target, permission, boundary) in graphql_rows(catalog) {
+        let _ = writeln!(out, "| `{target}` | `{permission}` | {boundary} |");
+    }
+    let _ = writeln!(out, "\n## Skipped GraphQL\n");
+    let _ = writeln!(out, "Schema elements that need no permission, and why.\n");
+    let _ = writeln!(out, "| Element | Reason |\n|---|---|");
+    for s in &catalog.skipped_graphql {
+        let _ = writeln!(out, "| `{}` | {} |", s.element, s.reason);
+    }
     out
+}
+
+/// Every GraphQL entry as (element, permission, boundary), sorted by element.
+fn graphql_rows(catalog: &Catalog) -> Vec<(String, &str, String)> {
+    let mut rows: Vec<(String, &str, String)> = catalog
+        .permissions
+        .iter()
+        .flat_map(|p| {
+            p.graphql.iter().map(move |g| {
+                (
+                    g.target.to_string(),
+                    p.name.as_str(),
+                    g.boundary.to_string(),
+                )
+            })
+        })
+        .collect();
+    rows.sort();
+    rows
 }
 
 /// The page as a standalone HTML document (served at `/docs/permissions`).
@@ -194,7 +237,7 @@ pub fn html(catalog: &Catalog) -> String {
                         code(&r.permission.name),
                         escape(&r.permission.action),
                         escape(r.method),
-                        code(r.path),
+                        code(&r.path),
                         r.min_role,
                         code(r.job_token_policy),
                         escape(&r.scopes),
@@ -211,6 +254,25 @@ pub fn html(catalog: &Catalog) -> String {
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
             escape(&s.method),
             escape(&s.path),
+            escape(&s.reason)
+        );
+    }
+    out.push_str("</table>\n<h2 id=\"graphql\">GraphQL</h2>\n<table>\n<tr><th>Element</th><th>Permission</th><th>Boundary</th></tr>\n");
+    for (target, permission, boundary) in graphql_rows(catalog) {
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            escape(&target),
+            escape(permission),
+            escape(&boundary)
+        );
+    }
+    out.push_str("</table>\n<h2 id=\"skipped-graphql\">Skipped GraphQL</h2>\n<table>\n<tr><th>Element</th><th>Reason</th></tr>\n");
+    for s in &catalog.skipped_graphql {
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td></tr>",
+            escape(&s.element),
             escape(&s.reason)
         );
     }

@@ -8,6 +8,7 @@ mod check;
 pub mod coverage;
 pub mod docs;
 pub mod domain;
+pub mod graphql;
 mod load;
 mod permset;
 mod routes;
@@ -101,7 +102,8 @@ pub struct Permission {
     pub min_plan: Option<Plan>,
     pub job_token_policy: Option<PolicyId>,
     pub routes: Vec<(String, String)>,
-    pub graphql: Vec<String>,
+    /// GraphQL fields and object types that need this permission.
+    pub graphql: Vec<graphql::GraphqlEntry>,
     pub origin: Origin,
 }
 
@@ -197,6 +199,10 @@ pub struct Catalog {
     pub job_token_policies: Vec<JobTokenPolicy>,
     pub templates: Vec<Template>,
     pub skipped_routes: Vec<SkippedRoute>,
+    pub skipped_graphql: Vec<graphql::SkippedGraphql>,
+    /// The GraphQL schema the catalog's entries are written against
+    /// (`graphql/schema.graphql`), if it ships one.
+    pub graphql_schema: Option<apollo_compiler::validation::Valid<apollo_compiler::Schema>>,
     pub routes: RouteTable,
     permission_by_name: FxHashMap<String, PermissionId>,
     feature_by_name: FxHashMap<String, FeatureId>,

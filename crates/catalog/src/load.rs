@@ -10,7 +10,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+use apollo_compiler::Schema;
+use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::validation::Valid;
+
 use super::check::{Violation, ViolationKind as V, cycles};
+use super::graphql::{self, GRAPHQL_SKIP_REASONS, SkippedGraphql};
 use super::routes::{RouteConflict, RouteEntry, RouteKind, params};
 use super::source::{self, Text};
 use super::{
@@ -89,7 +94,12 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
 /// Builds a catalog from files given by their path relative to the catalog root `base`
 /// (used only to name files in violations). Files that are not YAML are ignored.
 pub fn load_files(base: &Path, mut files: Vec<(PathBuf, String)>) -> Result<Catalog, LoadError> {
-    files.retain(|(path, _)| {
+    let mut schemas: Vec<(PathBuf, String)> = Vec::new();
+    files.retain(|(path, text)| {
+        if path.extension().and_then(|e| e.to_str()) == Some("graphql") {
+            schemas.push((path.clone(), text.clone()));
+            return false;
+        }
         matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml")
@@ -101,7 +111,8 @@ pub fn load_files(base: &Path, mut files: Vec<(PathBuf, String)>) -> Result<Cata
         texts: files.iter().map(|(_, t)| t.clone()).collect(),
         violations: Vec::new(),
     };
-    let parsed = builder.parse(&files);
+    let mut parsed = builder.parse(&files);
+    parsed.schema = builder.schema(base, schemas);
     let catalog = builder.build(parsed);
     let mut violations = builder.violations;
     if violations.is_empty() {
@@ -122,6 +133,8 @@ struct Parsed {
     policies: Vec<source::PolicySource>,
     templates: Vec<source::TemplateSource>,
     skipped: Vec<source::SkippedRouteSource>,
+    skipped_graphql: Vec<source::SkippedGraphqlSource>,
+    schema: Option<Valid<Schema>>,
     /// (category, file) per resource file.
     resources: Vec<(String, source::ResourceFile)>,
 }
@@ -204,6 +217,11 @@ impl Builder {
                         .into_iter()
                         .flat_map(|f| f.skipped_routes),
                 ),
+                Some("skipped_graphql") => parsed.skipped_graphql.extend(
+                    self.deserialize::<source::SkippedGraphqlFile>(&node, source)
+                        .into_iter()
+                        .flat_map(|f| f.skipped_graphql),
+                ),
                 _ => self.violations.push(Violation {
                     origin: Origin {
                         file: self.names[source].clone(),
@@ -211,8 +229,8 @@ impl Builder {
                     },
                     kind: V::UnknownFile,
                     message: "a top-level catalog file must be one of roles, features, scopes, \
-                              job_token_policies, templates or skipped_routes; resources go in a \
-                              category folder"
+                              job_token_policies, templates, skipped_routes or skipped_graphql; \
+                              resources go in a category folder"
                         .to_owned(),
                 }),
             }
@@ -286,7 +304,111 @@ impl Builder {
             .map(|i| i + 1)
     }
 
-    fn build(&mut self, parsed: Parsed) -> Catalog {
+    /// The GraphQL schema the catalog ships, `graphql/schema.graphql`; any other
+    /// `.graphql` file is a mistake.
+    fn schema(&mut self, base: &Path, schemas: Vec<(PathBuf, String)>) -> Option<Valid<Schema>> {
+        let mut found = None;
+        for (path, text) in schemas {
+            let origin = Origin {
+                file: base.join(&path),
+                line: 1,
+            };
+            if path != Path::new("graphql/schema.graphql") {
+                self.violations.push(Violation {
+                    origin,
+                    kind: V::UnknownFile,
+                    message: "the catalog's GraphQL schema is graphql/schema.graphql".to_owned(),
+                });
+                continue;
+            }
+            match graphql::parse_schema(&text, &path) {
+                Ok(schema) => found = Some(schema),
+                Err(message) => self.violations.push(Violation {
+                    origin,
+                    kind: V::InvalidGraphql,
+                    message: format!("the GraphQL schema is not valid: {message}"),
+                }),
+            }
+        }
+        found
+    }
+
+    /// Each permission's GraphQL entries and the skipped elements, checked against the
+    /// schema when the catalog has one.
+    fn graphql(
+        &mut self,
+        schema: Option<&Schema>,
+        sources: &[(&str, &source::ResourceFile, &source::PermissionSource)],
+        permissions: &mut [Permission],
+        skips: &[source::SkippedGraphqlSource],
+    ) -> Vec<SkippedGraphql> {
+        let mut named = FxHashSet::default();
+        for (i, &(_, _, p)) in sources.iter().enumerate() {
+            for g in &p.graphql {
+                let at = g
+                    .field
+                    .as_ref()
+                    .or(g.object.as_ref())
+                    .map_or(p.name.span(), |t| t.span());
+                let boundary = g
+                    .boundary
+                    .as_ref()
+                    .map(|b| (b.kind.as_str(), b.argument.as_ref().map(|a| a.as_str())));
+                match graphql::entry(
+                    schema,
+                    &permissions[i],
+                    g.field.as_ref().map(|f| f.as_str()),
+                    g.object.as_ref().map(|o| o.as_str()),
+                    boundary,
+                ) {
+                    Ok(entry) => {
+                        named.insert(entry.target.to_string());
+                        permissions[i].graphql.push(entry);
+                    }
+                    Err(message) => self.report(at, V::InvalidGraphql, message),
+                }
+            }
+        }
+        let mut skipped = Vec::new();
+        for s in skips {
+            if !GRAPHQL_SKIP_REASONS.contains(&s.reason.as_str()) {
+                let message = format!(
+                    "unknown skip reason `{}`; use one of {}",
+                    *s.reason,
+                    GRAPHQL_SKIP_REASONS.join(", ")
+                );
+                self.report(s.reason.span(), V::UnknownSkipReason, message);
+                continue;
+            }
+            let element = s.element.as_str();
+            let known = schema.is_none_or(|schema| match element.split_once('.') {
+                Some((parent, field)) => matches!(
+                    schema.types.get(parent),
+                    Some(ExtendedType::Object(o)) if o.fields.contains_key(field)
+                ),
+                None => matches!(schema.types.get(element), Some(ExtendedType::Object(_))),
+            });
+            if !known {
+                let message = format!("the GraphQL schema has no `{element}`");
+                self.report(s.element.span(), V::InvalidGraphql, message);
+                continue;
+            }
+            if named.contains(element) {
+                let message = format!("`{element}` is skipped and also needs a permission");
+                self.report(s.element.span(), V::InvalidGraphql, message);
+                continue;
+            }
+            skipped.push(SkippedGraphql {
+                element: element.to_owned(),
+                reason: s.reason.to_string(),
+                note: s.note.as_ref().map(|n| n.to_string()),
+            });
+        }
+        skipped
+    }
+
+    fn build(&mut self, mut parsed: Parsed) -> Catalog {
+        let schema = parsed.schema.take();
         let roles = self.roles(&parsed.roles);
         let (features, feature_by_name) = self.features(&parsed.features);
         let (policies, policy_by_name) = self.policies(&parsed.policies);
@@ -413,7 +535,7 @@ impl Builder {
                 min_plan,
                 job_token_policy,
                 routes: Vec::new(),
-                graphql: p.graphql.iter().map(|g| g.to_string()).collect(),
+                graphql: Vec::new(),
                 origin: self.origin(p.name.span()),
             });
         }
@@ -506,6 +628,13 @@ impl Builder {
             }
         }
 
+        let skipped_graphql = self.graphql(
+            schema.as_deref(),
+            &sources,
+            &mut permissions,
+            &parsed.skipped_graphql,
+        );
+
         for (i, p) in permissions.iter().enumerate() {
             let used = !p.routes.is_empty()
                 || !p.graphql.is_empty()
@@ -531,6 +660,8 @@ impl Builder {
             job_token_policies: policies,
             templates,
             skipped_routes,
+            skipped_graphql,
+            graphql_schema: schema,
             routes,
             scope_by_name: FxHashMap::default(),
             permission_by_name,

@@ -44,9 +44,37 @@ pub struct PermissionSource {
     pub job_token_policy: Option<Text>,
     #[serde(default)]
     pub routes: Vec<RouteSource>,
-    /// GraphQL fields that need this permission, as `Query.issues` or `Mutation.createIssue`.
+    /// GraphQL fields and object types that need this permission, with where each one's
+    /// boundary comes from (GitLab's `authorize_granular_token` directive).
     #[serde(default)]
-    pub graphql: Vec<Text>,
+    pub graphql: Vec<GraphqlSource>,
+}
+
+/// `{field: Query.project, boundary: {type: project, argument: fullPath}}`, or
+/// `{type: Issue}`: exactly one of `field` and `type`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlSource {
+    /// `Type.field`, where `Type` is an object type or a root (`Query`, `Mutation`).
+    #[serde(default)]
+    pub field: Option<Text>,
+    /// An object type: the permission is needed wherever one is selected.
+    #[serde(default, rename = "type")]
+    pub object: Option<Text>,
+    /// Absent: the boundary of the object the field is selected on.
+    #[serde(default)]
+    pub boundary: Option<GraphqlBoundarySource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlBoundarySource {
+    #[serde(rename = "type")]
+    pub kind: Text,
+    /// The argument holding a full path, a numeric id or a global id; `input.projectPath`
+    /// names a field of the input object argument `input`. Project and group only.
+    #[serde(default)]
+    pub argument: Option<Text>,
 }
 
 /// `boundaries: {project: guest, group: guest}`: role names (or `admin`) per boundary.
@@ -190,6 +218,23 @@ pub struct TemplateSource {
 #[serde(deny_unknown_fields)]
 pub struct SkippedRoutesFile {
     pub skipped_routes: Vec<SkippedRouteSource>,
+}
+
+/// `permissions/skipped_graphql.yml`: GraphQL schema elements that need no permission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedGraphqlFile {
+    pub skipped_graphql: Vec<SkippedGraphqlSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedGraphqlSource {
+    /// `Query.field`, `Mutation.field` or an object type.
+    pub element: Text,
+    pub reason: Text,
+    #[serde(default)]
+    pub note: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
