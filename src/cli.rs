@@ -127,8 +127,8 @@ pub fn main() -> ExitCode {
                 graphql,
                 min,
             } => match (openapi, graphql) {
-                (Some(spec), _) => coverage(dir.as_deref(), &spec, min),
-                (None, Some(schema)) => graphql_coverage(dir.as_deref(), &schema, min),
+                (Some(spec), _) => coverage(dir.as_deref(), Spec::OpenApi(&spec), min),
+                (None, Some(schema)) => coverage(dir.as_deref(), Spec::Graphql(&schema), min),
                 // clap requires one of them.
                 (None, None) => ExitCode::FAILURE,
             },
@@ -201,29 +201,41 @@ fn docs(dir: Option<&Path>, out: Option<&Path>, html: bool) -> ExitCode {
     }
 }
 
-fn coverage(dir: Option<&Path>, spec: &Path, min: Option<f64>) -> ExitCode {
+/// What `catalog coverage` reads.
+enum Spec<'a> {
+    OpenApi(&'a Path),
+    Graphql(&'a Path),
+}
+
+/// Prints the report; passes with nothing missing, or with `min` given, when at least
+/// `min` percent (of a GraphQL schema's query fields and mutations) is covered or
+/// skipped.
+fn coverage(dir: Option<&Path>, spec: Spec<'_>, min: Option<f64>) -> ExitCode {
     let Some(catalog) = load_or_report(dir) else {
         return ExitCode::FAILURE;
     };
-    let report = match catalog::coverage::report(&catalog, spec) {
+    let report = match spec {
+        Spec::OpenApi(path) => catalog::coverage::report(&catalog, path).map(|r| {
+            (
+                r.to_string(),
+                r.missing().count(),
+                r.percent(),
+                "operation(s)",
+            )
+        }),
+        Spec::Graphql(path) => catalog::graphql::report_file(&catalog, path).map(|r| {
+            let what = "query field(s) and mutation(s)";
+            (r.to_string(), r.missing().count(), r.percent(), what)
+        }),
+    };
+    let (text, missing, percent, what) = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    print!("{report}");
-    verdict(
-        report.missing().count(),
-        report.percent(),
-        min,
-        "operation(s)",
-    )
-}
-
-/// Passes with nothing missing, or with `min` given, when at least `min` percent is
-/// covered or skipped.
-fn verdict(missing: usize, percent: f64, min: Option<f64>, what: &str) -> ExitCode {
+    print!("{text}");
     let pass = match min {
         Some(min) => percent >= min,
         None => missing == 0,
@@ -238,26 +250,6 @@ fn verdict(missing: usize, percent: f64, min: Option<f64>, what: &str) -> ExitCo
         );
         ExitCode::FAILURE
     }
-}
-
-fn graphql_coverage(dir: Option<&Path>, schema: &Path, min: Option<f64>) -> ExitCode {
-    let Some(catalog) = load_or_report(dir) else {
-        return ExitCode::FAILURE;
-    };
-    let report = match catalog::graphql::report_file(&catalog, schema) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    print!("{report}");
-    verdict(
-        report.missing().count(),
-        report.percent(),
-        min,
-        "query field(s) and mutation(s)",
-    )
 }
 
 fn serve(config: Option<&Path>, migrate: bool) -> ExitCode {

@@ -60,7 +60,7 @@ fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(PathBuf, String)>) {
     }
 }
 
-/// Loads a catalog directory (every `.yml`/`.yaml` below it).
+/// Loads a catalog directory (every `.yml`/`.yaml` below it, and its GraphQL schema).
 pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
@@ -92,7 +92,8 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
 }
 
 /// Builds a catalog from files given by their path relative to the catalog root `base`
-/// (used only to name files in violations). Files that are not YAML are ignored.
+/// (used only to name files in violations). Files that are neither YAML nor the GraphQL
+/// schema (`.graphql`) are ignored.
 pub fn load_files(base: &Path, mut files: Vec<(PathBuf, String)>) -> Result<Catalog, LoadError> {
     let mut schemas: Vec<(PathBuf, String)> = Vec::new();
     files.retain(|(path, text)| {
