@@ -56,6 +56,9 @@ pub struct Settings {
     /// `PATROL_GATEWAY` (`auto`): the proxy in front of the gateway check, whose way of
     /// sending the original request is the only one read.
     pub gateway: Gateway,
+    /// `graphql_max_bytes`, `graphql_max_depth`, `graphql_max_fields`: the largest
+    /// GraphQL operation decided; over any of them is a 400.
+    pub graphql: crate::catalog::graphql::plan::Limits,
 }
 
 /// Which proxy asks the gateway check, and so where the original request is read from.
@@ -203,6 +206,7 @@ impl Default for Settings {
                 burst: 200,
             }),
             gateway: Gateway::Auto,
+            graphql: crate::catalog::graphql::plan::Limits::default(),
         }
     }
 }
@@ -240,6 +244,9 @@ struct FileSettings {
     track_usage: Option<bool>,
     rate_limit: Option<String>,
     gateway: Option<String>,
+    graphql_max_bytes: Option<usize>,
+    graphql_max_depth: Option<usize>,
+    graphql_max_fields: Option<usize>,
 }
 
 impl Settings {
@@ -357,6 +364,29 @@ impl Settings {
             settings.gateway = gateway
                 .parse()
                 .map_err(|e| file_error(format!("`gateway` {e}")))?;
+        }
+        for (key, value, slot) in [
+            (
+                "graphql_max_bytes",
+                file.graphql_max_bytes,
+                &mut settings.graphql.max_bytes,
+            ),
+            (
+                "graphql_max_depth",
+                file.graphql_max_depth,
+                &mut settings.graphql.max_depth,
+            ),
+            (
+                "graphql_max_fields",
+                file.graphql_max_fields,
+                &mut settings.graphql.max_fields,
+            ),
+        ] {
+            match value {
+                Some(0) => return Err(file_error(format!("`{key}` must be at least 1"))),
+                Some(n) => *slot = n,
+                None => {}
+            }
         }
         if let Some(gateway) = env("PATROL_GATEWAY") {
             settings.gateway = gateway.parse().map_err(|message| ConfigError::Env {

@@ -18,7 +18,7 @@ use crate::service::{Check, CheckAction, CheckBoundary, Outcome};
 /// The most checks one batch may carry.
 pub const MAX_BATCH: usize = 1000;
 /// Longer strings cannot be tokens; they are not even looked at.
-const MAX_TOKEN_LEN: usize = 256;
+pub(super) const MAX_TOKEN_LEN: usize = 256;
 
 pub fn router() -> Router<AppState> {
     Router::new()

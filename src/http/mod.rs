@@ -11,6 +11,7 @@ mod error;
 pub mod extract;
 pub mod gateway;
 mod gitlab;
+mod graphql;
 mod health;
 mod jobs;
 pub(crate) mod limits;
@@ -90,6 +91,7 @@ pub(crate) fn router(
         None => router,
     };
     let decisions = authorize::router()
+        .merge(graphql::router())
         .merge(gateway::router())
         .route_layer(from_fn_with_state(state.clone(), require::<AUTHORIZE>));
     let managed = directory::router()

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs, tokens};
+use super::{admin, authorize, catalog, directory, gateway, gitlab, graphql, health, jobs, tokens};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use super::{admin, authorize, catalog, directory, gateway, gitlab, health, jobs,
         health::health, health::ready, health::metrics, health::openapi,
         catalog::list_permissions, catalog::show_permission, catalog::scopes,
         catalog::job_token_policies, catalog::templates, catalog::page,
-        authorize::authorize, authorize::batch, gateway::check,
+        authorize::authorize, authorize::batch, graphql::authorize_graphql, gateway::check,
         directory::put_user, directory::delete_user, directory::put_group, directory::delete_group,
         directory::put_project, directory::delete_project,
         directory::put_group_member, directory::delete_group_member,

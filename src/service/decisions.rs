@@ -29,6 +29,8 @@ pub struct Check {
 #[derive(Debug, Clone)]
 pub enum CheckAction {
     Permission(String),
+    /// A valid token is enough.
+    Authenticate,
     /// The method in upper case, as GitLab reads it.
     Route {
         method: String,
@@ -44,6 +46,8 @@ pub enum CheckBoundary {
     GroupPath(String),
     User,
     Instance,
+    /// The request does not say where the permission is needed.
+    Unresolved,
 }
 
 /// A decision, owned, ready to serialise.
@@ -206,6 +210,7 @@ impl Service {
 pub fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i64) -> Outcome {
     let action = match &check.action {
         CheckAction::Permission(name) => engine::Action::Permission(name),
+        CheckAction::Authenticate => engine::Action::Authenticate,
         CheckAction::Route { method, path } => engine::Action::Route { method, path },
     };
     let boundary = check.boundary.as_ref().map(|b| match b {
@@ -215,6 +220,7 @@ pub fn decide(snapshot: &Snapshot, check: &Check, credential: Credential, now: i
         CheckBoundary::GroupPath(path) => engine::BoundaryRef::GroupPath(path),
         CheckBoundary::User => engine::BoundaryRef::User,
         CheckBoundary::Instance => engine::BoundaryRef::Instance,
+        CheckBoundary::Unresolved => engine::BoundaryRef::Unresolved,
     });
     let assignees: Vec<UserId> = check.assignee_ids.iter().copied().map(UserId).collect();
     let request = Request {

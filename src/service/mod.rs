@@ -12,6 +12,7 @@ mod changes;
 mod decisions;
 mod directory;
 mod error;
+mod graphql;
 mod guard;
 mod jobs;
 mod keys;
@@ -42,6 +43,7 @@ pub use callers::{Actor, Caller, KeyVerdict};
 pub use decisions::{Check, CheckAction, CheckBoundary, Outcome, decide};
 pub use error::{Result, ServiceError};
 use error::{refused, refused_at};
+pub use graphql::{GraphqlCheck, GraphqlChecks, GraphqlOutcome};
 pub use notify::install_crypto_provider;
 pub use tokens::Lister;
 
@@ -105,6 +107,7 @@ pub struct Service {
     /// Wakes the delivery worker when the outbox was written.
     outbox_ready: tokio::sync::Notify,
     usage: usage::Usage,
+    graphql_limits: crate::catalog::graphql::plan::Limits,
     pub metrics: Metrics,
 }
 
@@ -147,6 +150,7 @@ impl Service {
             notifications: config.webhook.is_some(),
             outbox_ready: tokio::sync::Notify::new(),
             usage: usage::Usage::new(config.track_usage),
+            graphql_limits: config.graphql,
             metrics: Metrics::default(),
             catalog,
             store,

@@ -23,6 +23,7 @@ enum Role {
 const ENDPOINTS: &[(&str, &str, Role)] = &[
     ("POST", "/v1/authorize", Role::Authorize),
     ("POST", "/v1/authorize/batch", Role::Authorize),
+    ("POST", "/v1/authorize/graphql", Role::Authorize),
     ("GET", "/v1/gateway/check", Role::Authorize),
     ("PUT", "/v1/directory/users/1", Role::Manage),
     ("DELETE", "/v1/directory/users/1", Role::Manage),

@@ -22,6 +22,7 @@ mod gateway;
 )]
 mod gateways;
 mod gitlab;
+mod graphql;
 mod health;
 mod jobs;
 mod lifecycle;

@@ -18,6 +18,7 @@
 mod check;
 mod coverage;
 mod graphql;
+mod operations;
 mod shipped;
 
 use std::path::{Path, PathBuf};

@@ -63,6 +63,7 @@ pub fn engine<'s>(snapshot: &'s Snapshot, r: &WRequest) -> Decision<'s> {
         WBoundary::GroupPath(p) => BoundaryRef::GroupPath(p),
         WBoundary::User => BoundaryRef::User,
         WBoundary::Instance => BoundaryRef::Instance,
+        WBoundary::Unresolved => BoundaryRef::Unresolved,
     });
     let request = Request {
         credential: r

@@ -225,6 +225,7 @@ fn resolve(w: &World, b: &WBoundary) -> Option<Target> {
             .map(|g| Target::Group(g.id)),
         WBoundary::User => Some(Target::User),
         WBoundary::Instance => Some(Target::Instance),
+        WBoundary::Unresolved => None,
     }
 }
 
@@ -367,6 +368,11 @@ pub fn decide(c: &Catalog, w: &World, r: &WRequest) -> Verdict {
         }
     };
     v.required = required.iter().map(|p| p.name.clone()).collect();
+    if matches!(r.boundary, Some(WBoundary::Unresolved))
+        && matches!(r.action, WAction::Permission(_))
+    {
+        deny!(Reason::BoundaryUnresolved)
+    }
     let Some(t) = target else {
         deny!(Reason::BoundaryNotFound)
     };

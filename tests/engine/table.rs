@@ -542,6 +542,13 @@ fn rows() -> Vec<Row> {
         ),
         row("deleted group", 1, "read_issue", g(GONE), BoundaryNotFound),
         row(
+            "a boundary nobody named",
+            1,
+            "read_issue",
+            Unresolved,
+            BoundaryUnresolved,
+        ),
+        row(
             "deleted group by path",
             1,
             "read_issue",

@@ -416,6 +416,7 @@ pub enum WBoundary {
     GroupPath(String),
     User,
     Instance,
+    Unresolved,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -939,6 +940,7 @@ impl RawRequest {
             19 => WBoundary::GroupPath(w.user_name(user)),
             20 | 21 => WBoundary::User,
             22 | 23 => WBoundary::Instance,
+            24 => WBoundary::Unresolved,
             _ => return None,
         })
     }

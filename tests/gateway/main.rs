@@ -22,6 +22,7 @@
 
 mod gateways;
 mod generator;
+mod graphql;
 mod oracle;
 mod upstream;
 

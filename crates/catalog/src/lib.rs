@@ -203,6 +203,8 @@ pub struct Catalog {
     /// The GraphQL schema the catalog's entries are written against
     /// (`graphql/schema.graphql`), if it ships one.
     pub graphql_schema: Option<apollo_compiler::validation::Valid<apollo_compiler::Schema>>,
+    /// The GraphQL entries by the schema element they name, for decisions.
+    pub graphql_index: graphql::plan::Index,
     pub routes: RouteTable,
     permission_by_name: FxHashMap<String, PermissionId>,
     feature_by_name: FxHashMap<String, FeatureId>,

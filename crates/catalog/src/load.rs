@@ -653,7 +653,10 @@ impl Builder {
         let scopes = self.scopes(&parsed.scopes, &permissions, &permission_by_name);
         let templates = self.templates(&parsed.templates, &permissions, &permission_by_name);
         let admin_mode = permission_by_name.get("admin_mode").copied();
+        let graphql_index =
+            graphql::plan::Index::new(&permissions, &skipped_graphql, schema.as_deref());
         Catalog {
+            graphql_index,
             permissions,
             features,
             roles,

@@ -18,6 +18,7 @@ pub enum Reason {
     UnknownPermission,
     UnknownRoute,
     BoundaryNotFound,
+    BoundaryUnresolved,
     BoundaryMismatch,
     LegacyTokenForbidden,
     JobTokenScopeDenied,
@@ -31,7 +32,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::TokenInvalid,
         Self::TokenRevoked,
         Self::TokenExpired,
@@ -40,6 +41,7 @@ impl Reason {
         Self::UnknownPermission,
         Self::UnknownRoute,
         Self::BoundaryNotFound,
+        Self::BoundaryUnresolved,
         Self::BoundaryMismatch,
         Self::LegacyTokenForbidden,
         Self::JobTokenScopeDenied,
@@ -62,6 +64,7 @@ impl Reason {
             Self::UnknownPermission => "unknown_permission",
             Self::UnknownRoute => "unknown_route",
             Self::BoundaryNotFound => "boundary_not_found",
+            Self::BoundaryUnresolved => "boundary_unresolved",
             Self::BoundaryMismatch => "boundary_mismatch",
             Self::LegacyTokenForbidden => "legacy_token_forbidden",
             Self::JobTokenScopeDenied => "job_token_scope_denied",
@@ -138,6 +141,9 @@ impl Decision<'_> {
             Reason::UnknownPermission => "the permission is not in the catalog".to_owned(),
             Reason::UnknownRoute => "no permission in the catalog covers this route".to_owned(),
             Reason::BoundaryNotFound => "the boundary does not exist".to_owned(),
+            Reason::BoundaryUnresolved => {
+                "the request does not say where the permission is needed".to_owned()
+            }
             Reason::BoundaryMismatch => format!("`{permission}` does not apply to a {boundary}"),
             Reason::LegacyTokenForbidden => {
                 "the top-level group allows only fine-grained tokens".to_owned()

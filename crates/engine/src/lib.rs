@@ -92,10 +92,19 @@ pub fn decide<'c>(snapshot: &'c Snapshot, request: &Request<'_>) -> Decision<'c>
                 return deny(decision, Reason::UnknownPermission, None);
             };
             let required = catalog.permission(id).required.as_slice();
+            if request.boundary == Some(BoundaryRef::Unresolved) {
+                decision.required = required;
+                return deny(decision, Reason::BoundaryUnresolved, None);
+            }
             (
                 required,
                 request.boundary.and_then(|b| resolve(snapshot, b)),
             )
+        }
+        Action::Authenticate => {
+            decision.allowed = true;
+            decision.reason = Reason::Granted;
+            return decision;
         }
         Action::Route { method, path } => {
             let Some(found) = catalog.routes.resolve(method, path) else {
@@ -317,6 +326,7 @@ fn resolve(snapshot: &Snapshot, boundary: BoundaryRef<'_>) -> Option<Target> {
             .map(|i| Target::Namespace(i, BoundaryKind::Group)),
         BoundaryRef::User => Some(Target::User),
         BoundaryRef::Instance => Some(Target::Instance),
+        BoundaryRef::Unresolved => None,
     }
 }
 

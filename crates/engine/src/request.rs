@@ -20,6 +20,9 @@ pub enum Credential {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'a> {
     Permission(&'a str),
+    /// Nothing but a valid token: a GraphQL operation that needs no permission
+    /// (introspection, `__typename`).
+    Authenticate,
     Route {
         method: &'a str,
         path: &'a RoutePath,
@@ -36,6 +39,9 @@ pub enum BoundaryRef<'a> {
     /// The token's own user.
     User,
     Instance,
+    /// A permission is needed, but the request does not say where (a GraphQL field
+    /// whose boundary argument is absent, or an object the catalog cannot place).
+    Unresolved,
 }
 
 /// Attributes of the resource acted on, when the caller knows them.

@@ -84,7 +84,20 @@ impl ExtAuthz {
             return Err(ApiError::Unauthorized);
         }
         let (method, uri, headers) = original(request)?;
-        decide_original(&self.state, Gateway::Envoy, &method, &uri, &headers).await
+        // The body, when Envoy forwards it (`with_request_body`): raw when packed as bytes.
+        let body = request
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+            .map_or(&[][..], |http| {
+                if http.raw_body.is_empty() {
+                    http.body.as_bytes()
+                } else {
+                    http.raw_body.as_slice()
+                }
+            });
+        decide_original(&self.state, Gateway::Envoy, &method, &uri, &headers, body).await
     }
 }
 

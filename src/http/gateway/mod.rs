@@ -16,6 +16,7 @@
 //! proxy treats as an error and denies. [`grpc`] serves the same decisions to Envoy's
 //! gRPC ext_authz.
 
+pub mod graphql;
 pub mod grpc;
 pub mod read;
 
@@ -95,8 +96,9 @@ pub async fn check(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    decide_original(&state, state.gateway, &method, &uri, &headers).await
+    decide_original(&state, state.gateway, &method, &uri, &headers, &body).await
 }
 
 /// The gateway check's decision on a request asked about by `gateway`'s convention,
@@ -108,9 +110,15 @@ pub(crate) async fn decide_original(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
     let original = read::original(gateway, method, uri, headers)
         .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    if original.path.as_str() == graphql::PATH {
+        let method = original.methods.first().map_or("", String::as_str);
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| ApiError::Internal)?;
+        return decide_graphql(state, &method, &original, headers, body).await;
+    }
     let catalog = state.service.catalog();
 
     // The route of each method the request may run as; those the catalog skips need no
@@ -193,6 +201,70 @@ pub(crate) async fn decide_original(
             Ok(response)
         }
     }
+}
+
+/// A GraphQL request: every operation decided, and allowed only when each is.
+async fn decide_graphql(
+    state: &AppState,
+    method: &Method,
+    original: &read::Original,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let request = graphql::read(method, original, headers, body)
+        .map_err(|e| ApiError::bad_request(e.field, e.message))?;
+    let mut params = original.params.clone();
+    params.extend(request.body_params);
+    let token = match read::credential(&params, headers, &state.service.prefixes().job) {
+        Ok(Some(token)) => token.to_owned(),
+        Ok(None) => {
+            return Ok(unauthorized(
+                Reason::TokenInvalid.as_str(),
+                "a token is required",
+            ));
+        }
+        Err(e) => return Ok(unauthorized(Reason::TokenInvalid.as_str(), &e.to_string())),
+    };
+    let mut needs = Vec::new();
+    for (i, op) in request.operations.iter().enumerate() {
+        let planned = state
+            .service
+            .graphql_needs(&op.query, op.operation_name.as_deref(), &op.variables)
+            .map_err(|e| {
+                let at = if request.operations.len() > 1 {
+                    format!("in operation {i}: ")
+                } else {
+                    String::new()
+                };
+                ApiError::bad_request(e.field(), format!("{at}{e}"))
+            })?;
+        needs.extend(planned);
+    }
+    let decided = state
+        .service
+        .authorize_graphql(token, original.client_ip, needs)
+        .await?;
+    if !decided.outcome.allowed {
+        return Ok(deny(&decided.outcome));
+    }
+    let mut response = allow(&decided.outcome);
+    set_list(
+        &mut response,
+        "x-patrol-route",
+        &[format!("{method} {}", graphql::PATH)],
+    );
+    let mut boundaries: Vec<String> = Vec::new();
+    for b in decided
+        .checks
+        .iter()
+        .filter_map(|c| c.outcome.boundary.clone())
+    {
+        if !boundaries.contains(&b) {
+            boundaries.push(b);
+        }
+    }
+    set_list(&mut response, "x-patrol-boundary", &boundaries);
+    Ok(response)
 }
 
 /// `name: a, b` on a response; values are the catalog's and patrol's own, never input.

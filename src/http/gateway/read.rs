@@ -336,6 +336,14 @@ fn form_decode(text: &str) -> Result<String, String> {
     }
 }
 
+/// A parameter's name as Rack nests it: `[private_token]` is `private_token`, and
+/// `private_token[]` is `private_token` with `[]` after it (a list).
+pub fn rack_name(name: &str) -> (&str, &str) {
+    let base = name.trim_start_matches(['[', ']']);
+    let end = base.find(['[', ']']).unwrap_or(base.len());
+    base.split_at(end)
+}
+
 /// The credential of a request patrol itself serves (the GitLab-compatible API, a
 /// token's own endpoints), read by the same rules as a gateway's.
 pub fn presented(
@@ -435,10 +443,7 @@ pub fn credential<'a>(
     }
     let mut access_token = false;
     for (name, value) in params {
-        // Rack's nesting: `[private_token]` is `private_token`, `private_token[]` a list.
-        let base = name.trim_start_matches(['[', ']']);
-        let end = base.find(['[', ']']).unwrap_or(base.len());
-        let (base, rest) = base.split_at(end);
+        let (base, rest) = rack_name(name);
         let Some(&(param, place)) = PARAMS.iter().find(|(p, _)| *p == base) else {
             continue;
         };

@@ -8,6 +8,8 @@
 //! `patrol catalog coverage --graphql SCHEMA` reports a schema's query fields, mutations
 //! and object types as covered, skipped (with a reason) or missing.
 
+pub mod plan;
+
 use std::fmt;
 use std::path::Path;
 
@@ -458,7 +460,7 @@ pub fn report(catalog: &Catalog, schema: &Schema) -> GraphqlReport {
 
 /// A connection, an edge, a mutation's payload or `PageInfo`: a type that only carries
 /// others.
-fn structural(name: &str) -> bool {
+pub(crate) fn structural(name: &str) -> bool {
     name == "PageInfo"
         || ["Connection", "Edge", "Payload"]
             .iter()
