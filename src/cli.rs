@@ -105,6 +105,14 @@ enum CatalogCommand {
         #[arg(long, value_name = "N")]
         min: Option<f64>,
     },
+    /// Compare the catalog with GitLab's permissions and route declarations, read from a
+    /// facts file (tests/fixtures/gitlab/authz.yml); write the Markdown comparison.
+    Gitlab {
+        facts: PathBuf,
+        /// Where to write it; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -122,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Catalog { dir, command } => match command {
             CatalogCommand::Check => check(dir.as_deref()),
             CatalogCommand::Docs { out, html } => docs(dir.as_deref(), out.as_deref(), html),
+            CatalogCommand::Gitlab { facts, out } => gitlab(dir.as_deref(), &facts, out.as_deref()),
             CatalogCommand::Coverage {
                 openapi,
                 graphql,
@@ -186,6 +195,24 @@ fn docs(dir: Option<&Path>, out: Option<&Path>, html: bool) -> ExitCode {
     } else {
         catalog::docs::markdown(&catalog)
     };
+    write_page(&page, out)
+}
+
+fn gitlab(dir: Option<&Path>, facts: &Path, out: Option<&Path>) -> ExitCode {
+    let Some(catalog) = load_or_report(dir) else {
+        return ExitCode::FAILURE;
+    };
+    match catalog::gitlab::read_facts(facts) {
+        Ok(facts) => write_page(&catalog::gitlab::compare(&catalog, &facts).markdown(), out),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a page, or writes it to `out`.
+fn write_page(page: &str, out: Option<&Path>) -> ExitCode {
     match out {
         None => {
             print!("{page}");

@@ -10,6 +10,7 @@
 mod adding_permissions;
 mod design_contract;
 mod gateway_docs;
+mod gitlab_vocabulary;
 mod openapi_document;
 mod permissions_page;
 

@@ -214,9 +214,14 @@ fn parse(path: &Path, text: &str) -> Result<Value, (&'static str, String)> {
     if json {
         serde_json::from_str(text).map_err(|e| ("JSON", e.to_string()))
     } else {
-        let node = marked_yaml::parse_yaml(0, text).map_err(|e| ("YAML", yaml_error(&e)))?;
-        Ok(yaml_to_json(&node))
+        parse_yaml(text).map_err(|e| ("YAML", e))
     }
+}
+
+/// A YAML document as JSON, every scalar a string.
+pub(crate) fn parse_yaml(text: &str) -> Result<Value, String> {
+    let node = marked_yaml::parse_yaml(0, text).map_err(|e| yaml_error(&e))?;
+    Ok(yaml_to_json(&node))
 }
 
 /// marked-yaml writes `line:column: Message`; say which is which and keep its words

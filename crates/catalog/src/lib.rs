@@ -8,6 +8,7 @@ mod check;
 pub mod coverage;
 pub mod docs;
 pub mod domain;
+pub mod gitlab;
 pub mod graphql;
 mod load;
 mod permset;
@@ -104,6 +105,8 @@ pub struct Permission {
     pub routes: Vec<(String, String)>,
     /// GraphQL fields and object types that need this permission.
     pub graphql: Vec<graphql::GraphqlEntry>,
+    /// Other names it answers to (GitLab's, where GitLab names it differently).
+    pub aliases: Vec<String>,
     pub origin: Origin,
 }
 

@@ -438,6 +438,19 @@ impl Builder {
                 sources.push((category.as_str(), file, p));
             }
         }
+        // Aliases after every name: an alias may not be any permission's name or alias.
+        for (_, _, p) in &sources {
+            let id = permission_by_name[p.name.as_str()];
+            for alias in &p.aliases {
+                if let Some(first) = first_definition.get(alias.as_str()) {
+                    let message = format!("`{}` is already a name or an alias at {first}", **alias);
+                    self.report(alias.span(), V::InvalidName, message);
+                    continue;
+                }
+                first_definition.insert(alias.to_string(), self.origin(alias.span()));
+                permission_by_name.insert(alias.to_string(), id);
+            }
+        }
         let role_of = |name: &str| roles.iter().find(|r| r.name == name).map(|r| r.role);
 
         let mut permissions = Vec::with_capacity(sources.len());
@@ -537,6 +550,7 @@ impl Builder {
                 job_token_policy,
                 routes: Vec::new(),
                 graphql: Vec::new(),
+                aliases: p.aliases.iter().map(|a| a.as_str().to_owned()).collect(),
                 origin: self.origin(p.name.span()),
             });
         }

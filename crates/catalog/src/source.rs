@@ -26,6 +26,10 @@ pub struct PermissionSource {
     /// Only needed when the name is not `<action>_<resource>`.
     #[serde(default)]
     pub action: Option<Text>,
+    /// Other names the permission answers to: GitLab's, where it names the permission
+    /// differently (docs/gitlab-vocabulary.md).
+    #[serde(default)]
+    pub aliases: Vec<Text>,
     pub description: Text,
     /// The minimum role per boundary; a permission applies only to the boundaries listed.
     #[serde(default)]
