@@ -2,8 +2,6 @@
 //! `patrol catalog coverage --graphql` on the fixture schema (every status known
 //! exactly) and on the shipped one (GitLab's, against its target).
 
-use std::path::PathBuf;
-
 use patrol::catalog::coverage::Status;
 use patrol::catalog::graphql::{ElementKind, GraphqlBoundary, GraphqlTarget, report, report_file};
 use patrol::catalog::{LoadError, ViolationKind, load_dir, load_embedded, load_files};
@@ -54,19 +52,7 @@ fn the_fixture_schema_element_by_element() {
 /// (YAML lines under `graphql:`), loaded: the messages of its GraphQL violations.
 fn with_entry(entry: &str) -> Result<Vec<String>, String> {
     let root = fixture("catalog/valid");
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    let mut pending = vec![root.clone()];
-    while let Some(dir) = pending.pop() {
-        for item in std::fs::read_dir(&dir).unwrap() {
-            let path = item.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let text = std::fs::read_to_string(&path).unwrap();
-                files.push((path.strip_prefix(&root).unwrap().to_owned(), text));
-            }
-        }
-    }
+    let mut files = crate::fixture_files(&root);
     let issue = files
         .iter_mut()
         .find(|(p, _)| p.ends_with("planning/issue.yml"))

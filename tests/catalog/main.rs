@@ -31,6 +31,24 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// Every file of a fixture catalog, by its path inside it, with its text.
+pub fn fixture_files(root: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for item in std::fs::read_dir(&dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path.strip_prefix(root).unwrap().to_owned(), text));
+            }
+        }
+    }
+    files
+}
+
 /// The same, as the string a command line takes.
 pub fn fixture_arg(path: &str) -> String {
     let path = fixture(path);

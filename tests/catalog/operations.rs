@@ -261,6 +261,62 @@ fn a_root_field_no_permission_covers_is_denied() {
     );
 }
 
+/// An entry on an interface reaches every object type that implements it, and one on
+/// an object type reaches a field selected through an interface it implements.
+#[test]
+fn entries_on_interfaces_reach_their_object_types() {
+    let root = crate::fixture("catalog/valid");
+    let mut files = crate::fixture_files(&root);
+    for (path, text) in &mut files {
+        if path.ends_with("graphql/schema.graphql") {
+            *text = text
+                .replace(
+                    "type Issue {",
+                    "interface Titled {\n  title: String!\n}\n\ntype Issue implements Titled {",
+                )
+                .replace(
+                    "  issues: IssueConnection\n",
+                    "  issues: IssueConnection\n  titled: [Titled]\n",
+                );
+        }
+        if path.ends_with("planning/issue.yml") {
+            *text = text.replace(
+                "      - field: Project.issues\n",
+                "      - field: Project.issues\n      - type: Titled\n",
+            );
+        }
+    }
+    let catalog = patrol::catalog::load_files(&root, files).unwrap();
+    let shown = |query: &str| -> Vec<String> {
+        plan(
+            &catalog,
+            Limits::default(),
+            query,
+            None,
+            &serde_json::Map::new(),
+        )
+        .unwrap()
+        .iter()
+        .filter_map(|n| {
+            n.permission
+                .map(|id| format!("{} {} {}", n.path, n.element, catalog.permission(id).name))
+        })
+        .collect()
+    };
+    assert_eq!(
+        shown(r#"{ project(fullPath: "a") { issues { nodes { title } } } }"#),
+        [
+            "project.issues Project.issues read_issue",
+            "project.issues.nodes Titled read_issue"
+        ]
+    );
+    // Through the interface: the entry on `Titled`, and through a fragment on `Issue`.
+    assert_eq!(
+        shown(r#"{ project(fullPath: "a") { titled { title ... on Issue { iid } } } }"#),
+        ["project.titled Titled read_issue"]
+    );
+}
+
 #[test]
 fn what_is_not_decided_is_a_400_naming_the_problem() {
     refused(

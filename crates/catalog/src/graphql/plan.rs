@@ -136,6 +136,8 @@ pub struct Index {
     skipped: FxHashSet<String>,
     /// The object types an interface or a union may be.
     possible: FxHashMap<String, Vec<String>>,
+    /// The interfaces an object type implements.
+    interfaces: FxHashMap<String, Vec<String>>,
 }
 
 impl Index {
@@ -172,6 +174,14 @@ impl Index {
                                 .or_default()
                                 .push(name.to_string());
                         }
+                        index.interfaces.insert(
+                            name.to_string(),
+                            object
+                                .implements_interfaces
+                                .iter()
+                                .map(|i| i.name.to_string())
+                                .collect(),
+                        );
                     }
                     ExtendedType::Union(union) => {
                         index.possible.insert(
@@ -189,15 +199,12 @@ impl Index {
         index
     }
 
-    /// `ty` and, for an interface or a union, every object type it may be.
-    fn and_possible<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        std::iter::once(ty).chain(
-            self.possible
-                .get(ty)
-                .into_iter()
-                .flatten()
-                .map(String::as_str),
-        )
+    /// `ty`, and the types whose entries reach it: for an interface or a union, every
+    /// object type it may be; for an object type, the interfaces it implements.
+    fn related<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let possible = self.possible.get(ty).into_iter().flatten();
+        let interfaces = self.interfaces.get(ty).into_iter().flatten();
+        std::iter::once(ty).chain(possible.chain(interfaces).map(String::as_str))
     }
 }
 
@@ -353,7 +360,7 @@ impl Walk<'_> {
         };
         let index = &self.catalog.graphql_index;
         let entries: Vec<(PermissionId, GraphqlBoundary, String)> = index
-            .and_possible(parent)
+            .related(parent)
             .flat_map(|ty| {
                 index
                     .fields
@@ -418,7 +425,7 @@ impl Walk<'_> {
         };
         let index = self.index();
         let typed: Vec<(PermissionId, GraphqlBoundary, String)> = index
-            .and_possible(returned)
+            .related(returned)
             .flat_map(|ty| {
                 index
                     .types
