@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora under fuzz/seeds/<target>/ from the repository's
 own catalog files and fixtures. Run from anywhere: `python3 fuzz/make_seeds.py`.
-It rewrites the four seed folders from scratch (no randomness: the output is stable).
+It rewrites the seed folders from scratch (no randomness: the output is stable).
 """
 
 import hashlib
@@ -215,8 +215,71 @@ def gateway_read():
         write("gateway_read", name, "\n".join(lines) + "\n\n" + body)
 
 
+def graphql_request():
+    """GraphQL requests as fuzz_targets/graphql_request.rs reads them: the query, then
+    (after a NUL) the variables as JSON, then (after a second NUL) the operationName.
+    The names are the target's fixture world: `acme/app` is project 42 (private, the
+    fine-grained token's), `acme` group 10 and `alice/dotfiles` project 43 (public)."""
+    def nested(depth: int) -> str:
+        return "{ group(fullPath: \"acme\") { " + "parent { " * depth + "id" + " }" * depth + " } }"
+
+    def spread(levels: int, times: int) -> str:
+        """A fragment spread `times` times per level: times ** levels copies of F0."""
+        fragments = ["fragment F0 on Project { name issues { count } }"]
+        for level in range(1, levels + 1):
+            fragments.append(f"fragment F{level} on Project {{ " + f"...F{level - 1} " * times + "}")
+        return f"{{ project(fullPath: \"acme/app\") {{ ...F{levels} }} }}\n" + "\n".join(fragments)
+
+    def list_fanout(ids: int) -> str:
+        """768 fields (three, in a fragment spread 4 times a level, 4 levels), each
+        taking the same list of `ids` project ids."""
+        f0 = " ".join(f"a{i}: vulnerabilities(projectId: $p) {{ __typename }}" for i in range(3))
+        fragments = [f"fragment F0 on Query {{ {f0} }}"]
+        fragments += [f"fragment F{l} on Query {{ " + f"...F{l - 1} " * 4 + "}" for l in range(1, 5)]
+        return "query($p: [ID!]) { ...F4 }\n" + "\n".join(fragments) + "\0" + json.dumps({"p": list(range(ids))})
+
+    requests = {
+        "project_issues": "{ project(fullPath: \"acme/app\") { name issues(first: 5) { nodes { iid title notes { nodes { body author { username } } } } } } }",
+        "project_public": "{ project(fullPath: \"alice/dotfiles\") { name issues { nodes { title } } repository { rootRef } } }",
+        "group_public": "{ group(fullPath: \"acme\") { name issues { count nodes { title } } } }",
+        "aliases": "{ a: project(fullPath: \"acme/app\") { open: issues(first: 1) { count } } b: project(fullPath: \"ACME/App\") { id } c: group(fullPath: \"acme\") { id } }",
+        "fragment_named": "query { project(fullPath: \"acme/app\") { ...P } }\nfragment P on Project { issues { nodes { ...I } } }\nfragment I on Issue { title notes { nodes { body } } }",
+        "fragment_inline": "{ project(fullPath: \"acme/app\") { ... on Project { issue(iid: \"1\") { title } } ... { name } } }",
+        "variables": "query Q($path: ID!) { project(fullPath: $path) { issues { count } } }\0" + json.dumps({"path": "acme/app"}),
+        "variables_operation_name": "query A($p: ID!) { project(fullPath: $p) { name } }\nquery B { currentUser { username } }\0" + json.dumps({"p": "alice/dotfiles"}) + "\0A",
+        "variables_wrong_type": "query Q($p: ID!) { project(fullPath: $p) { name } }\0" + json.dumps({"p": [1]}),
+        "variables_not_json": "query Q($p: ID!) { project(fullPath: $p) { name } }\0{\"p\": ",
+        "operation_name_missing": "query A { currentUser { username } }\nquery B { group(fullPath: \"acme\") { id } }",
+        "operation_name_unknown": "query A { currentUser { username } }\0{}\0C",
+        "skip_include": "query Q($s: Boolean!) { project(fullPath: \"acme/app\") { name issues @skip(if: $s) { count } repository @include(if: false) { rootRef } } }\0" + json.dumps({"s": True}),
+        "mutation_path": "mutation { updateIssue(input: {projectPath: \"acme/app\", iid: \"1\", title: \"t\"}) { issue { title } errors } }",
+        "mutation_path_variables": "mutation M($in: UpdateIssueInput!) { updateIssue(input: $in) { errors } }\0" + json.dumps({"in": {"projectPath": "acme/app", "iid": "1"}}),
+        "mutation_create": "mutation { createAlertIssue(input: {projectPath: \"acme/app\", iid: \"1\"}) { issue { title } errors } }",
+        "mutation_gid_project": "mutation { addProjectToSecurityDashboard(input: {id: \"gid://gitlab/Project/42\"}) { project { name } errors } }",
+        "mutation_gid_note": "mutation { updateNote(input: {id: \"gid://gitlab/Note/5\", body: \"x\"}) { note { body } errors } }",
+        "mutation_gid_award": "mutation { awardEmojiAdd(input: {awardableId: \"gid://gitlab/Project/42\", name: \"thumbsup\"}) { errors } }",
+        "gid_list": "{ vulnerabilities(projectId: [\"gid://gitlab/Project/42\", \"gid://gitlab/Project/43\", \"gid://gitlab/Group/10\"]) { nodes { title } } }",
+        "design_gid": "{ designManagement { version(id: \"gid://gitlab/Project/42\") { id } } }",
+        "current_user": "{ currentUser { username projectMemberships { nodes { project { name } } } } }",
+        "namespace": "{ namespace(fullPath: \"acme\") { projects { nodes { issues { count } } } } }",
+        "echo": "{ echo(text: \"hi\") __typename }",
+        "typename": "{ __typename }",
+        "introspection": "{ __schema { types { name } } }",
+        "unknown_field": "{ nope { id } }",
+        "syntax_error": "{ project(fullPath: \"acme/app\") { name }",
+        "too_deep": nested(20),
+        "fragment_spread": spread(3, 4),
+        "fragment_bomb": spread(5, 4),
+        # The finding of docs/fuzzing.md: a list of 700 ids under 768 copies of a field
+        # (537,600 checks before the bound on checks per request).
+        "list_fanout": list_fanout(700),
+    }
+    for name, text in requests.items():
+        write("graphql_request", name, text)
+
+
 def main():
-    targets = ("token_format", "catalog_load", "route_match", "authorize_request", "gateway_read")
+    targets = ("token_format", "catalog_load", "route_match", "authorize_request", "gateway_read", "graphql_request")
     for target in targets:
         shutil.rmtree(SEEDS / target, ignore_errors=True)
     token_format()
@@ -224,6 +287,7 @@ def main():
     route_match()
     authorize_request()
     gateway_read()
+    graphql_request()
     for target in sorted(p.name for p in SEEDS.iterdir()):
         files = list((SEEDS / target).iterdir())
         size = sum(f.stat().st_size for f in files)

@@ -26,7 +26,7 @@ TIMEOUT=${FUZZ_TIMEOUT:-5}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 TOOLCHAIN=${FUZZ_TOOLCHAIN:-}
 NICE=${FUZZ_NICE:-19}
-ALL_TARGETS=(token_format route_match authorize_request catalog_load gateway_read)
+ALL_TARGETS=(token_format route_match authorize_request catalog_load gateway_read graphql_request)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 log() { printf '[fuzz] %s\n' "$*"; }

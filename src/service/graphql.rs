@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
+
 use super::{Check, CheckAction, CheckBoundary, Outcome, Result, Service};
 use crate::catalog::graphql::plan::{self, Boundary, Need, PlanError};
 use crate::catalog::{Catalog, PermissionId};
@@ -73,10 +75,11 @@ pub struct GraphqlChecks {
 impl GraphqlChecks {
     pub fn new(catalog: &Catalog, token: &str, client_ip: Option<IpAddr>, needs: &[Need]) -> Self {
         let mut distinct: Vec<(Option<PermissionId>, &Boundary)> = Vec::new();
+        let mut index: FxHashMap<(Option<PermissionId>, &Boundary), usize> = FxHashMap::default();
         let mut of_need = Vec::with_capacity(needs.len());
         for need in needs {
             let key = (need.permission, &need.boundary);
-            let at = distinct.iter().position(|k| *k == key).unwrap_or_else(|| {
+            let at = *index.entry(key).or_insert_with(|| {
                 distinct.push(key);
                 distinct.len() - 1
             });

@@ -379,6 +379,22 @@ fn what_is_not_decided_is_a_400_naming_the_problem() {
     }
     bomb.push_str("{ project(fullPath: \"a\") { ...F8 } }");
     refused(&bomb, None, json!({}), "query", "fields");
+    // A list of 700 ids under 768 copies of one field: 537,600 checks, refused at 4,000.
+    let f0: Vec<String> = (0..3)
+        .map(|i| format!("a{i}: vulnerabilities(projectId: $p) {{ __typename }}"))
+        .collect();
+    let mut fanout = format!(
+        "query($p: [ID!]) {{ ...F4 }}\nfragment F0 on Query {{ {} }}\n",
+        f0.join(" ")
+    );
+    for level in 1..=4 {
+        fanout.push_str(&format!(
+            "fragment F{level} on Query {{ {}}}\n",
+            format!("...F{} ", level - 1).repeat(4)
+        ));
+    }
+    let ids: Vec<u64> = (0..700).collect();
+    refused(&fanout, None, json!({"p": ids}), "query", "checks");
     // A fragment that spreads itself never validates.
     refused(
         "fragment A on Project { ...B } fragment B on Project { ...A } { project(fullPath: \"a\") { ...A } }",

@@ -34,6 +34,10 @@ use super::{GraphqlBoundary, GraphqlTarget};
 use crate::domain::BoundaryKind;
 use crate::{Catalog, Permission, PermissionId};
 
+/// The checks one field may need on average: its own entries and those of the type it
+/// returns; a list argument names a boundary per element.
+const CHECKS_PER_FIELD: usize = 4;
+
 /// Bounds on the work one request may ask for; over any of them is a 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -41,7 +45,8 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Fields nested in fields, counted through fragments.
     pub max_depth: usize,
-    /// Field selections once every fragment is expanded where it is spread.
+    /// Field selections once every fragment is expanded where it is spread; the checks
+    /// they need (list arguments expanded) may be four times as many.
     pub max_fields: usize,
 }
 
@@ -372,7 +377,7 @@ impl Walk<'_> {
             .collect();
         let element = format!("{parent}.{}", field.name);
         if depth == 0 && entries.is_empty() && !index.skipped.contains(&element) {
-            self.needs.push(Need {
+            self.push(Need {
                 path: path.clone(),
                 permission: None,
                 element,
@@ -380,7 +385,7 @@ impl Walk<'_> {
                     "no permission of the catalog covers `{parent}.{}`",
                     field.name
                 )),
-            });
+            })?;
         }
         // The first project or group an entry of this field names places what it returns.
         let mut placed = None;
@@ -392,12 +397,12 @@ impl Walk<'_> {
                 {
                     placed = Some(b.clone());
                 }
-                self.needs.push(Need {
+                self.push(Need {
                     path: path.clone(),
                     permission: Some(permission),
                     element: element.clone(),
                     boundary: b,
-                });
+                })?;
             }
         }
         let returned = field.definition.ty.inner_named_type();
@@ -437,15 +442,28 @@ impl Walk<'_> {
             .collect();
         for (permission, boundary, element) in typed {
             for b in self.boundaries(field, &boundary, &inner, &element, permission) {
-                self.needs.push(Need {
+                self.push(Need {
                     path: path.clone(),
                     permission: Some(permission),
                     element: element.clone(),
                     boundary: b,
-                });
+                })?;
             }
         }
         self.selections(&field.selection_set, &inner, &path, depth + 1)
+    }
+
+    /// One more check; a list argument of many ids, under fragments spread many times,
+    /// would otherwise need more checks than any operation is worth deciding.
+    fn push(&mut self, need: Need) -> Result<(), PlanError> {
+        let most = self.limits.max_fields.saturating_mul(CHECKS_PER_FIELD);
+        if self.needs.len() >= most {
+            return Err(PlanError::Query(format!(
+                "needs more than {most} checks once fragments and lists are expanded"
+            )));
+        }
+        self.needs.push(need);
+        Ok(())
     }
 
     /// Where an entry of `element` needs its permission.
