@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::authorize::MAX_TOKEN_LEN;
 use super::extract::ApiJson;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, AuthorizeResponse};
 use crate::catalog::graphql::plan::{Boundary, PlanError};
 use crate::domain::BoundaryKind;
 use crate::service::GraphqlOutcome;
@@ -64,17 +64,13 @@ pub struct GraphqlCheckBody {
     pub message: String,
 }
 
+/// The decision on the whole operation, as `/v1/authorize` answers one, and each check.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GraphqlResponse {
-    /// Whether every check is allowed.
-    pub allowed: bool,
-    /// `granted`, or the reason of the first check denied, in the order of the query.
-    pub reason: String,
-    /// Every permission the operation needs, each once.
-    pub required_permissions: Vec<String>,
-    pub token_id: Option<u64>,
-    pub user_id: Option<u64>,
-    pub message: String,
+    /// `allowed` when every check is; `reason` that of the first check denied, in the
+    /// order of the query; `required_permissions` every permission needed, each once.
+    #[serde(flatten)]
+    pub decision: AuthorizeResponse,
     pub checks: Vec<GraphqlCheckBody>,
 }
 
@@ -94,12 +90,7 @@ impl From<GraphqlOutcome> for GraphqlResponse {
             })
             .collect();
         Self {
-            allowed: o.outcome.allowed,
-            reason: o.outcome.reason.as_str().to_owned(),
-            required_permissions: o.outcome.required_permissions,
-            token_id: o.outcome.token_id,
-            user_id: o.outcome.user_id,
-            message: o.outcome.message,
+            decision: o.outcome.into(),
             checks,
         }
     }

@@ -47,6 +47,12 @@ async fn a_revocation_on_one_replica_is_denied_by_the_other_within_a_second() {
     let b = spawn_replica(&db, |_| {}).await;
     let a = spawn_on(db).await;
     a.seed().await;
+    // The directory reaches B as any change does: wait until it has alice.
+    let (_, first) = a.alice_token(&["read_issue"]).await;
+    within("B learns the seeded directory", || async {
+        reason_on(&b, &first, "read_issue", 42).await == "granted"
+    })
+    .await;
     let mut delays = Vec::new();
     for _ in 0..20 {
         let (id, token) = a.alice_token(&["read_issue"]).await;

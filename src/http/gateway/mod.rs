@@ -158,15 +158,9 @@ pub(crate) async fn decide_original(
         protected.extend(original.methods.first().map(String::as_str));
     }
 
-    let token = match read::credential(&original.params, headers, &state.service.prefixes().job) {
-        Ok(Some(token)) => token.to_owned(),
-        Ok(None) => {
-            return Ok(unauthorized(
-                Reason::TokenInvalid.as_str(),
-                "a token is required",
-            ));
-        }
-        Err(e) => return Ok(unauthorized(Reason::TokenInvalid.as_str(), &e.to_string())),
+    let token = match token_of(state, &original.params, headers) {
+        Ok(token) => token,
+        Err(why) => return Ok(unauthorized(Reason::TokenInvalid.as_str(), &why)),
     };
     let checks: Vec<Check> = protected
         .iter()
@@ -191,13 +185,7 @@ pub(crate) async fn decide_original(
             let first = outcomes.first().ok_or(ApiError::Internal)?;
             let mut response = allow(first);
             set_list(&mut response, "x-patrol-route", &routes);
-            let mut boundaries: Vec<String> = Vec::new();
-            for b in outcomes.iter().filter_map(|o| o.boundary.clone()) {
-                if !boundaries.contains(&b) {
-                    boundaries.push(b);
-                }
-            }
-            set_list(&mut response, "x-patrol-boundary", &boundaries);
+            set_boundaries(&mut response, outcomes.iter());
             Ok(response)
         }
     }
@@ -215,15 +203,9 @@ async fn decide_graphql(
         .map_err(|e| ApiError::bad_request(e.field, e.message))?;
     let mut params = original.params.clone();
     params.extend(request.body_params);
-    let token = match read::credential(&params, headers, &state.service.prefixes().job) {
-        Ok(Some(token)) => token.to_owned(),
-        Ok(None) => {
-            return Ok(unauthorized(
-                Reason::TokenInvalid.as_str(),
-                "a token is required",
-            ));
-        }
-        Err(e) => return Ok(unauthorized(Reason::TokenInvalid.as_str(), &e.to_string())),
+    let token = match token_of(state, &params, headers) {
+        Ok(token) => token,
+        Err(why) => return Ok(unauthorized(Reason::TokenInvalid.as_str(), &why)),
     };
     let mut needs = Vec::new();
     for (i, op) in request.operations.iter().enumerate() {
@@ -253,18 +235,33 @@ async fn decide_graphql(
         "x-patrol-route",
         &[format!("{method} {}", graphql::PATH)],
     );
+    set_boundaries(&mut response, decided.checks.iter().map(|c| &c.outcome));
+    Ok(response)
+}
+
+/// The credential GitLab will authenticate the request with, or why there is none
+/// patrol can decide on (the message of a 401).
+fn token_of(
+    state: &AppState,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<String, String> {
+    match read::credential(params, headers, &state.service.prefixes().job) {
+        Ok(Some(token)) => Ok(token.to_owned()),
+        Ok(None) => Err("a token is required".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `X-Patrol-Boundary`: every boundary decided, each once, in order.
+fn set_boundaries<'o>(response: &mut Response, outcomes: impl Iterator<Item = &'o Outcome>) {
     let mut boundaries: Vec<String> = Vec::new();
-    for b in decided
-        .checks
-        .iter()
-        .filter_map(|c| c.outcome.boundary.clone())
-    {
+    for b in outcomes.filter_map(|o| o.boundary.clone()) {
         if !boundaries.contains(&b) {
             boundaries.push(b);
         }
     }
-    set_list(&mut response, "x-patrol-boundary", &boundaries);
-    Ok(response)
+    set_list(response, "x-patrol-boundary", &boundaries);
 }
 
 /// `name: a, b` on a response; values are the catalog's and patrol's own, never input.
