@@ -421,6 +421,16 @@ async fn a_store_that_cannot_answer_is_a_503_never_an_allow(backend: Backend) {
         .post("/v1/authorize/batch", json!({"checks": [{"token": token, "permission": "read_issue", "boundary": {"type": "project", "id": 42}}]}))
         .await;
     assert_eq!(batch.status, 503);
+    // A GraphQL operation too: its checks are decided like any others.
+    let graphql = app
+        .post(
+            "/v1/authorize/graphql",
+            json!({"token": token,
+            "query": "{ project(fullPath: \"acme/app\") { issues { nodes { title } } } }"}),
+        )
+        .await;
+    assert_eq!(graphql.status, 503, "{}", graphql.text);
+    assert!(graphql.body.get("allowed").is_none());
     // Writes fail the same way, and change nothing in memory.
     let answer = app
         .put(
